@@ -1,0 +1,1 @@
+"""Dataset readers, sample data, preprocessing, sampling and the Lightning DataModule."""

@@ -1,0 +1,121 @@
+"""Reader for RAVDESS speech: `Actor_XX/MM-VV-EE-II-SS-RR-AA.wav`, split by actor."""
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import soundfile as sf
+
+from ..errors import DataError
+from ..labels import LABEL_TO_INDEX, RAVDESS_EMOTIONS
+from .errors_policy import BadRowPolicy
+from .records import AudioRecord, SplitRecords
+
+_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$", re.IGNORECASE)
+_FIELD_RANGES = {
+    "modality": (1, 3),  # 01 full-AV, 02 video-only, 03 audio-only
+    "vocal_channel": (1, 2),  # 01 speech, 02 song
+    "emotion_code": (1, 8),
+    "intensity": (1, 2),
+    "statement": (1, 2),
+    "repetition": (1, 2),
+    "actor": (1, 24),
+}
+DEFAULT_VAL_ACTORS = (19, 20)
+DEFAULT_TEST_ACTORS = (21, 22, 23, 24)
+# EmoBox's speaker-independent 6-fold protocol: test actors of each fold.
+EMOBOX_FOLDS = ((1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
+
+
+def parse_ravdess_name(path: Path) -> dict[str, int]:
+    """The seven numeric fields of a RAVDESS file name; DataError if the name is not one."""
+    match = _NAME.match(path.name)
+    if not match:
+        raise DataError(path, "file name is not a RAVDESS name MM-VV-EE-II-SS-RR-AA.wav")
+    fields = dict(zip(_FIELD_RANGES, (int(g) for g in match.groups())))
+    for name, (low, high) in _FIELD_RANGES.items():
+        if not low <= fields[name] <= high:
+            raise DataError(path, f"{name} field {fields[name]:02d} outside {low:02d}..{high:02d}")
+    return fields
+
+
+def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: bool = False) -> tuple[list[AudioRecord], list[str]]:
+    """Every RAVDESS wav under `root/Actor_*/`, speech only unless `include_song`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(root, "RAVDESS folder not found")
+    actor_dirs = sorted(p for p in root.glob("Actor_*") if p.is_dir())
+    if not actor_dirs:
+        raise DataError(root, "no Actor_XX folders found")
+    policy = BadRowPolicy(skip_bad)
+    records: list[AudioRecord] = []
+    for actor_dir in actor_dirs:
+        for path in sorted(actor_dir.glob("*.wav")) + sorted(actor_dir.glob("*.WAV")):
+            try:
+                fields = parse_ravdess_name(path)
+                if f"Actor_{fields['actor']:02d}" != actor_dir.name:
+                    raise DataError(path, f"actor field {fields['actor']:02d} does not match folder {actor_dir.name}")
+                info = _probe(path)
+                if info.frames == 0:
+                    raise DataError(path, "audio file holds no samples")
+            except DataError as error:
+                policy.bad(error.path, error.problem)
+                continue
+            if fields["vocal_channel"] == 2 and not include_song:
+                continue
+            label = LABEL_TO_INDEX[RAVDESS_EMOTIONS[fields["emotion_code"]][1]]
+            records.append(AudioRecord(id=f"ravdess/{path.stem}", label=label, path=path, **fields))
+    return records, policy.skipped
+
+
+def _probe(path: Path):
+    try:
+        return sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise DataError(path, f"unreadable audio ({str(exc).splitlines()[0]})") from None
+
+
+def split_by_actor(
+    records: list[AudioRecord],
+    val_actors: tuple[int, ...] = DEFAULT_VAL_ACTORS,
+    test_actors: tuple[int, ...] = DEFAULT_TEST_ACTORS,
+) -> SplitRecords:
+    """Speaker-independent split: every actor's files land in exactly one split."""
+    overlap = set(val_actors) & set(test_actors)
+    if overlap:
+        raise ValueError(f"actors {sorted(overlap)} are in both the validation and the test split")
+    result = SplitRecords()
+    for record in records:
+        split = "test" if record.actor in test_actors else "val" if record.actor in val_actors else "train"
+        result[split].append(record)
+    return result
+
+
+def split_by_file(records: list[AudioRecord], seed: int = 42, val_fraction: float = 0.1, test_fraction: float = 0.1) -> SplitRecords:
+    """The reference code's file-random split. It leaks speakers into the test set: use only to compare with it."""
+    shuffled = list(records)
+    random.Random(seed).shuffle(shuffled)
+    n_test = round(len(shuffled) * test_fraction)
+    n_val = round(len(shuffled) * val_fraction)
+    return SplitRecords(test=shuffled[:n_test], val=shuffled[n_test:n_test + n_val], train=shuffled[n_test + n_val:])
+
+
+def read_ravdess(
+    root: str | Path,
+    split: str = "actor",
+    val_actors: tuple[int, ...] = DEFAULT_VAL_ACTORS,
+    test_actors: tuple[int, ...] = DEFAULT_TEST_ACTORS,
+    seed: int = 42,
+    include_song: bool = False,
+    skip_bad: bool = False,
+) -> SplitRecords:
+    records, skipped = read_ravdess_files(root, include_song=include_song, skip_bad=skip_bad)
+    if split == "actor":
+        result = split_by_actor(records, tuple(val_actors), tuple(test_actors))
+    elif split == "random":
+        result = split_by_file(records, seed)
+    else:
+        raise ValueError(f"unknown RAVDESS split {split!r}: use 'actor' (speaker-independent) or 'random'")
+    result.skipped = skipped
+    return result

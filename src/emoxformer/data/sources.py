@@ -1,0 +1,39 @@
+"""Where each dataset lives (a data root laid out as in the seed, or per-dataset paths) and loading it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from .fer2013 import read_fer2013
+from .meld import read_meld
+from .ravdess import read_ravdess
+from .records import SplitRecords
+
+DATASET_NAMES = ("meld", "ravdess", "fer2013")
+DATASET_MODALITY = {"meld": "text", "ravdess": "audio", "fer2013": "vision"}
+
+
+def dataset_path(data_config, name: str) -> Path:
+    """The per-dataset override if set, else ROOT/<name>."""
+    override = getattr(data_config, name)
+    if override:
+        return Path(override)
+    if not data_config.root:
+        raise DataError(f"<{name}>", "no data root and no path for this dataset; pass --data ROOT")
+    return Path(data_config.root) / name
+
+
+def load_dataset(data_config, name: str) -> SplitRecords:
+    """Read one dataset with the splits and bad-data policy of `data_config`."""
+    path = dataset_path(data_config, name)
+    if name == "meld":
+        return read_meld(path, skip_bad=data_config.skip_bad)
+    if name == "ravdess":
+        return read_ravdess(
+            path, split=data_config.ravdess_split, val_actors=tuple(data_config.ravdess_val_actors),
+            test_actors=tuple(data_config.ravdess_test_actors), seed=data_config.split_seed,
+            include_song=data_config.ravdess_include_song, skip_bad=data_config.skip_bad,
+        )
+    if name == "fer2013":
+        return read_fer2013(path, val_fraction=data_config.fer_val_fraction, seed=data_config.split_seed, skip_bad=data_config.skip_bad)
+    raise ValueError(f"unknown dataset {name!r}: choose from {', '.join(DATASET_NAMES)}")

@@ -1,0 +1,47 @@
+"""Per-dataset, per-split, per-class counts for `emoxformer data summary` and every run directory."""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..errors import DataError
+from ..labels import EMOTIONS
+from .records import SPLITS, SplitRecords
+from .sources import DATASET_NAMES, load_dataset
+
+
+def split_summary(records: SplitRecords) -> dict:
+    summary = {}
+    for split in SPLITS:
+        counts = Counter(r.label for r in records[split])
+        summary[split] = {"total": len(records[split]), "per_class": {name: counts.get(i, 0) for i, name in enumerate(EMOTIONS)}}
+    if records.skipped:
+        summary["skipped"] = {"total": len(records.skipped), "examples": records.skipped[:10]}
+    return summary
+
+
+def summarize(data_config, datasets=DATASET_NAMES) -> dict:
+    """A summary of every dataset; a missing or broken one gets {"error": "..."} instead of counts."""
+    result = {}
+    for name in datasets:
+        try:
+            result[name] = split_summary(load_dataset(data_config, name))
+        except DataError as error:
+            result[name] = {"error": str(error)}
+    return result
+
+
+def format_summary(summary: dict) -> str:
+    lines = []
+    short = [e[:4] for e in EMOTIONS]
+    for name, info in summary.items():
+        if "error" in info:
+            lines.append(f"{name}: MISSING OR BROKEN — {info['error']}")
+            continue
+        lines.append(f"{name}")
+        lines.append(f"  {'split':<6}{'total':>7}  " + " ".join(f"{s:>5}" for s in short))
+        for split in SPLITS:
+            counts = info[split]["per_class"]
+            lines.append(f"  {split:<6}{info[split]['total']:>7}  " + " ".join(f"{counts[e]:>5}" for e in EMOTIONS))
+        if "skipped" in info:
+            lines.append(f"  skipped {info['skipped']['total']} bad rows/files, e.g. {info['skipped']['examples'][0]}")
+    return "\n".join(lines)

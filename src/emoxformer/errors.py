@@ -1,0 +1,27 @@
+"""Errors meant for users: each carries a one-line message naming the file (and row)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EmoXFormerError(Exception):
+    """Base class of every error the command line reports as one line with exit code 2."""
+
+
+class DataError(EmoXFormerError):
+    """A dataset file is missing, unreadable or malformed."""
+
+    def __init__(self, path: str | Path, problem: str, row: int | None = None):
+        self.path = str(path)
+        self.row = row
+        self.problem = problem
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(EmoXFormerError):
+    """A configuration file or override is invalid."""
+
+
+class ModelLoadError(EmoXFormerError):
+    """A model directory is missing, incomplete or not an EmoXFormer model."""

@@ -1,0 +1,67 @@
+"""EmoXFormerConfig: every choice that defines a model, saved as `config.json` beside its weights."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..labels import EMOTIONS
+
+BUILTIN = "builtin"
+MODALITIES = ("text", "audio", "vision")
+
+
+@dataclass
+class EmoXFormerConfig:
+    # Each backbone: a Hugging Face model name or local path, or "builtin" for the small from-scratch encoder.
+    text_backbone: str = BUILTIN
+    audio_backbone: str = BUILTIN
+    vision_backbone: str = BUILTIN
+    hidden_size: int = 512
+    num_heads: int = 4
+    fusion_layers: int = 4
+    projection_dropout: float = 0.3
+    attention_dropout: float = 0.1
+    classifier_dropout: float = 0.4
+    num_classes: int = 7
+    labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    # Design switches.
+    vision_tokens: str = "pooled"  # "pooled": one token per image; "patches": every patch token
+    context_gate: bool = True  # gate the cross-modal context with sigmoid(W [x; ctx])
+    share_pair_weights: bool = True  # the seed: one attention per modality pair, used in both directions
+    fusion_feedforward: bool = True
+    # Preprocessing that belongs to the model.
+    max_text_tokens: int = 128
+    sample_rate: int = 16_000
+    image_size: int = 48  # HF vision backbones overwrite these from their own config at build time
+    image_channels: int = 1
+    image_mean: list[float] = field(default_factory=lambda: [0.5])
+    image_std: list[float] = field(default_factory=lambda: [0.5])
+    # The small built-in encoders.
+    builtin_width: int = 128
+    builtin_text_layers: int = 2
+    builtin_audio_mels: int = 64
+    # Filled by save_pretrained: each HF backbone's own config, so weights saved in full rebuild offline.
+    backbone_configs: dict = field(default_factory=dict)
+
+    def backbone(self, modality: str) -> str:
+        return getattr(self, f"{modality}_backbone")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EmoXFormerConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config key(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmoXFormerConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

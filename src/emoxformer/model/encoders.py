@@ -1,0 +1,240 @@
+"""Per-modality encoders: Hugging Face backbones and small encoders that train from scratch on a CPU.
+
+Every encoder maps its inputs (for the samples that have the modality) to a token sequence
+`[n, L, width]` and a validity mask `[n, L]` (True = real token), and is exact under padding: a sample's
+valid tokens do not depend on how much padding the batch added.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError
+from .config import BUILTIN, EmoXFormerConfig
+
+TEXT_PAD_ID, TEXT_CLS_ID, TEXT_SEP_ID, TEXT_BYTE_OFFSET = 0, 1, 2, 3
+BYTE_VOCAB = 256 + TEXT_BYTE_OFFSET
+
+
+def is_builtin(backbone: str) -> bool:
+    return backbone == BUILTIN
+
+
+# ----------------------------------------------------------------------------- built-in encoders
+class ByteTextEncoder(nn.Module):
+    """UTF-8 bytes -> embeddings -> a small Transformer encoder."""
+
+    def __init__(self, width: int, layers: int, max_tokens: int, heads: int = 4):
+        super().__init__()
+        self.width = width
+        self.embed = nn.Embedding(BYTE_VOCAB, width, padding_idx=TEXT_PAD_ID)
+        self.position = nn.Embedding(max_tokens, width)
+        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        valid = attention_mask.bool()
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        hidden = self.embed(input_ids) + self.position(positions)[None]
+        hidden = self.encoder(hidden, src_key_padding_mask=~valid)
+        return self.norm(hidden), valid
+
+
+def mel_filters(n_fft: int, n_mels: int, sample_rate: int) -> torch.Tensor:
+    from transformers.audio_utils import mel_filter_bank
+
+    bank = mel_filter_bank(
+        num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=20.0,
+        max_frequency=sample_rate / 2, sampling_rate=sample_rate, norm="slaney", mel_scale="slaney",
+    )
+    return torch.tensor(np.asarray(bank), dtype=torch.float32)  # [freq, mels]
+
+
+class LogMelConvEncoder(nn.Module):
+    """16 kHz waveform -> log-mel (25 ms / 10 ms) -> per-utterance normalisation -> strided 1-D convs."""
+
+    n_fft, hop = 400, 160
+
+    def __init__(self, width: int, n_mels: int, sample_rate: int):
+        super().__init__()
+        self.width = width
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.register_buffer("mel", mel_filters(self.n_fft, n_mels, sample_rate), persistent=False)
+        self.convs = nn.ModuleList([
+            nn.Conv1d(n_mels, width, 5, stride=1, padding=2),
+            nn.Conv1d(width, width, 5, stride=2, padding=2),
+            nn.Conv1d(width, width, 5, stride=2, padding=2),
+        ])
+        layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.1, batch_first=True, norm_first=True)
+        self.context = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        # center=False: only frames that lie wholly inside the signal, so padding never leaks in.
+        return torch.clamp(torch.div(lengths - self.n_fft, self.hop, rounding_mode="floor") + 1, min=1)
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
+        if waveform.shape[1] < self.n_fft:
+            waveform = nn.functional.pad(waveform, (0, self.n_fft - waveform.shape[1]))
+        spec = torch.stft(waveform.float(), self.n_fft, self.hop, window=self.window, center=False, return_complex=True)
+        mel = torch.log(torch.matmul(self.mel.T, spec.abs().pow(2)) + 1e-6)  # [n, mels, frames]
+        n_frames = self.frame_lengths(lengths)
+        valid = torch.arange(mel.shape[2], device=mel.device)[None] < n_frames[:, None]
+        mel = _masked_standardise(mel, valid)
+        hidden = mel * valid[:, None]
+        for conv in self.convs:
+            hidden = nn.functional.gelu(conv(hidden))
+            if conv.stride[0] > 1:
+                n_frames = torch.div(n_frames - 1, conv.stride[0], rounding_mode="floor") + 1
+            valid = torch.arange(hidden.shape[2], device=hidden.device)[None] < n_frames[:, None]
+            hidden = hidden * valid[:, None]
+        hidden = self.context(hidden.transpose(1, 2), src_key_padding_mask=~valid)
+        return self.norm(hidden), valid
+
+
+def _masked_standardise(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per channel over each utterance's valid frames."""
+    weight = valid[:, None].float()
+    count = weight.sum(-1, keepdim=True).clamp(min=1)
+    mean = (features * weight).sum(-1, keepdim=True) / count
+    var = ((features - mean).pow(2) * weight).sum(-1, keepdim=True) / count
+    return (features - mean) / torch.sqrt(var + 1e-5)
+
+
+class SmallFaceCNN(nn.Module):
+    """Four conv blocks over a small grey face; one pooled token, or the final feature map as tokens."""
+
+    def __init__(self, width: int, channels: int, tokens: str):
+        super().__init__()
+        self.width, self.tokens = width, tokens
+
+        def block(c_in, c_out):
+            return nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            )
+
+        self.features = nn.Sequential(block(channels, 32), block(32, 64), block(64, width), block(width, width))
+
+    def forward(self, pixel_values: torch.Tensor):
+        fmap = self.features(pixel_values)  # [n, width, h, w]
+        if self.tokens == "pooled":
+            hidden = fmap.mean(dim=(2, 3))[:, None]
+        else:
+            hidden = fmap.flatten(2).transpose(1, 2)
+        return hidden, torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+
+
+# ----------------------------------------------------------------------------- Hugging Face backbones
+class HFTextEncoder(nn.Module):
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.width = backbone.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden, attention_mask.bool()
+
+
+class HFAudioEncoder(nn.Module):
+    """Wav2Vec2-style speech encoders on 16 kHz audio."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.width = backbone.config.hidden_size
+        # Group-norm feature extractors (wav2vec2-base) normalise over time, padding included, and must not be
+        # given an attention mask; to stay exact under padding each sample runs at its own length instead.
+        self.per_sample = getattr(backbone.config, "feat_extract_norm", "layer") == "group"
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
+        frame_lengths = self.backbone._get_feat_extract_output_lengths(lengths).long()
+        if self.per_sample:
+            outputs = [self.backbone(input_values=waveform[i:i + 1, : int(lengths[i])]).last_hidden_state[0] for i in range(len(lengths))]
+            hidden = nn.utils.rnn.pad_sequence(outputs, batch_first=True)
+        else:
+            sample_mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
+            hidden = self.backbone(input_values=waveform, attention_mask=sample_mask.long()).last_hidden_state
+        valid = torch.arange(hidden.shape[1], device=hidden.device)[None] < frame_lengths[:, None]
+        return hidden, valid
+
+
+class HFVisionEncoder(nn.Module):
+    """ViT-style image encoders: the [CLS] token by default, or every patch token."""
+
+    def __init__(self, backbone: nn.Module, tokens: str):
+        super().__init__()
+        self.backbone = backbone
+        self.tokens = tokens
+        config = backbone.config
+        self.width = getattr(config, "hidden_size", None) or config.hidden_sizes[-1]
+
+    def forward(self, pixel_values: torch.Tensor):
+        output = self.backbone(pixel_values=pixel_values)
+        hidden = output.last_hidden_state
+        if hidden.dim() == 4:  # convolutional backbones: [n, c, h, w]
+            hidden = output.pooler_output.flatten(1)[:, None] if self.tokens == "pooled" else hidden.flatten(2).transpose(1, 2)
+        elif self.tokens == "pooled":
+            hidden = hidden[:, :1]
+        return hidden, torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+
+
+# ----------------------------------------------------------------------------- construction
+def load_hf_backbone(name_or_path: str, saved_config: dict | None = None) -> nn.Module:
+    """A backbone by Hugging Face name or local path, or (weights saved elsewhere) rebuilt from its config."""
+    from transformers import AutoConfig, AutoModel
+
+    if saved_config is not None:
+        values = dict(saved_config)
+        config = AutoConfig.for_model(values.pop("model_type"), **values)
+        return AutoModel.from_config(config)
+    try:
+        return AutoModel.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{name_or_path}: cannot load backbone (not a local model folder, and the Hugging Face hub "
+            f"could not provide it: {str(exc).splitlines()[0]})"
+        ) from None
+
+
+def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config: dict | None = None) -> nn.Module:
+    backbone = config.backbone(modality)
+    if is_builtin(backbone):
+        if modality == "text":
+            return ByteTextEncoder(config.builtin_width, config.builtin_text_layers, config.max_text_tokens)
+        if modality == "audio":
+            return LogMelConvEncoder(config.builtin_width, config.builtin_audio_mels, config.sample_rate)
+        return SmallFaceCNN(config.builtin_width, config.image_channels, config.vision_tokens)
+    model = load_hf_backbone(backbone, saved_backbone_config)
+    if modality == "text":
+        return HFTextEncoder(model)
+    if modality == "audio":
+        return HFAudioEncoder(model)
+    return HFVisionEncoder(model, config.vision_tokens)
+
+
+def resolve_image_settings(config: EmoXFormerConfig) -> None:
+    """Take image size, channels, mean and std from an HF vision backbone's processor or config."""
+    if is_builtin(config.vision_backbone):
+        return
+    from transformers import AutoConfig, AutoImageProcessor
+
+    try:
+        processor = AutoImageProcessor.from_pretrained(config.vision_backbone)
+        mean, std = list(processor.image_mean), list(processor.image_std)
+    except (OSError, ValueError, AttributeError, TypeError):
+        mean = std = None
+    try:
+        backbone_config = AutoConfig.from_pretrained(config.vision_backbone)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{config.vision_backbone}: cannot load vision backbone config ({str(exc).splitlines()[0]})") from None
+    size = getattr(backbone_config, "image_size", 224)
+    config.image_size = size if isinstance(size, int) else int(size[0])
+    config.image_channels = getattr(backbone_config, "num_channels", 3)
+    config.image_mean = mean or [0.5] * config.image_channels
+    config.image_std = std or [0.5] * config.image_channels
+

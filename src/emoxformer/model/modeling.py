@@ -1,0 +1,183 @@
+"""The EmoXFormer module: per-modality dispatch, projection, fusion, masked pooling, head; save and load."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..errors import ModelLoadError
+from .config import MODALITIES, EmoXFormerConfig
+from .encoders import build_encoder, is_builtin, resolve_image_settings
+from .fusion import ContextGatedFusion
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+class EmoXFormer(nn.Module):
+    """Emotion classifier over any subset of {text, audio, vision} per sample.
+
+    `forward(batch)` takes `batch["present"]` (bool [B, 3], columns text, audio, vision) and, for each
+    modality present in at least one sample, full-batch inputs (rows of absent samples are ignored):
+    `text = {input_ids, attention_mask}`, `audio = {waveform, lengths}`, `vision = {pixel_values}`.
+    Each encoder runs only on the rows that have its modality.
+    """
+
+    def __init__(self, config: EmoXFormerConfig, _saved_backbone_configs: dict | None = None):
+        super().__init__()
+        self.config = config
+        saved = _saved_backbone_configs or {}
+        self.encoders = nn.ModuleDict({m: build_encoder(m, config, saved.get(m)) for m in MODALITIES})
+        self.projections = nn.ModuleDict({
+            m: nn.Sequential(nn.Linear(self.encoders[m].width, config.hidden_size), nn.Dropout(config.projection_dropout))
+            for m in MODALITIES
+        })
+        self.fusion = ContextGatedFusion(
+            MODALITIES, config.hidden_size, config.num_heads, config.fusion_layers, config.attention_dropout,
+            gate=config.context_gate, shared=config.share_pair_weights, feedforward=config.fusion_feedforward,
+        )
+        hidden = config.hidden_size
+        self.head = nn.Sequential(
+            nn.Linear(len(MODALITIES) * hidden, hidden), nn.ReLU(), nn.LayerNorm(hidden),
+            nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_classes),
+        )
+        self._backbones_frozen = False
+
+    @classmethod
+    def from_config(cls, config: EmoXFormerConfig) -> "EmoXFormer":
+        """A new model; HF backbones load their pretrained weights by name or path."""
+        resolve_image_settings(config)
+        return cls(config)
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, batch: dict) -> tuple[dict, dict, dict]:
+        present_all = batch["present"].bool()
+        tokens, valid, present = {}, {}, {}
+        for column, modality in enumerate(MODALITIES):
+            rows = present_all[:, column]
+            if not rows.any() or batch.get(modality) is None:
+                continue
+            index = rows.nonzero(as_tuple=True)[0]
+            inputs = {name: value[index] for name, value in batch[modality].items()}
+            hidden, hidden_valid = self.encoders[modality](**inputs)
+            hidden = self.projections[modality](hidden)
+            full = hidden.new_zeros((present_all.shape[0],) + hidden.shape[1:])
+            full_valid = torch.zeros(full.shape[:2], dtype=torch.bool, device=full.device)
+            tokens[modality] = full.index_copy(0, index, hidden)
+            valid[modality] = full_valid.index_copy(0, index, hidden_valid)
+            present[modality] = rows
+        return tokens, valid, present
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        tokens, valid, present = self.encode(batch)
+        if not tokens:
+            raise ValueError("the batch holds no modality: give at least one of text, audio or vision")
+        fused = self.fusion(tokens, valid, present)
+        batch_size = batch["present"].shape[0]
+        pooled = []
+        for modality in MODALITIES:
+            if modality in fused:
+                weight = valid[modality].unsqueeze(-1).to(fused[modality].dtype)
+                pooled.append((fused[modality] * weight).sum(1) / weight.sum(1).clamp(min=1))
+            else:
+                pooled.append(self.head[0].weight.new_zeros(batch_size, self.config.hidden_size))
+        return self.head(torch.cat(pooled, dim=-1))
+
+    # ------------------------------------------------------------------ two-stage schedule
+    def backbone_parameters(self):
+        return self.encoders.parameters()
+
+    def freeze_backbones(self, frozen: bool = True) -> None:
+        """Stage 1: encoders frozen (and kept in eval mode); projections, fusion and head stay trainable."""
+        self._backbones_frozen = frozen
+        for parameter in self.encoders.parameters():
+            parameter.requires_grad_(not frozen)
+        self.encoders.train(self.training and not frozen)
+
+    def unfreeze_backbones(self) -> None:
+        self.freeze_backbones(False)
+
+    @property
+    def backbones_frozen(self) -> bool:
+        return self._backbones_frozen
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self._backbones_frozen:
+            self.encoders.eval()  # frozen encoders keep dropout off and BatchNorm statistics fixed
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path, save_backbones: bool = True, tokenizer=None) -> Path:
+        """Write `config.json` + `model.safetensors` (and the text tokenizer of an HF text backbone).
+
+        With `save_backbones=False`, HF backbone weights are left out and referenced by name/path.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = EmoXFormerConfig.from_dict(self.config.to_dict())
+        config.backbone_configs = {}
+        excluded_prefixes = []
+        for modality in MODALITIES:
+            if is_builtin(config.backbone(modality)):
+                continue
+            if save_backbones:
+                config.backbone_configs[modality] = self.encoders[modality].backbone.config.to_dict()
+            else:
+                excluded_prefixes.append(f"encoders.{modality}.backbone.")
+        state = {
+            name: tensor.detach().cpu().clone().contiguous()
+            for name, tensor in self.state_dict().items()
+            if not name.startswith(tuple(excluded_prefixes))
+        }
+        _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+        _atomic_write(directory / CONFIG_NAME, lambda tmp: config.save(tmp))
+        if tokenizer is not None and not is_builtin(config.text_backbone):
+            tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "EmoXFormer":
+        """Load a model saved by `save_pretrained`; only JSON and safetensors are read, never pickle."""
+        directory = Path(directory)
+        config = load_model_config(directory)
+        saved_configs = dict(config.backbone_configs)
+        model = cls(config, saved_configs)
+        state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
+        expected = model.state_dict().keys()
+        referenced = tuple(f"encoders.{m}.backbone." for m in MODALITIES if not is_builtin(config.backbone(m)) and m not in saved_configs)
+        missing = [k for k in expected if k not in state and not k.startswith(referenced)]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+            raise ModelLoadError(f"{directory / WEIGHTS_NAME}: weights do not match config.json ({detail})")
+        model.load_state_dict(state, strict=False)
+        return model
+
+
+def load_model_config(directory: Path) -> EmoXFormerConfig:
+    """Check that a folder is an EmoXFormer model and read its config; refuse pickle files."""
+    if not directory.is_dir():
+        raise ModelLoadError(f"{directory}: model folder not found")
+    unsafe = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in UNSAFE_SUFFIXES)
+    if unsafe:
+        raise ModelLoadError(f"{directory}: refusing to load a model folder holding pickle-based files ({', '.join(unsafe)}); only safetensors weights are read")
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise ModelLoadError(f"{directory}: not an EmoXFormer model folder ({name} missing)")
+    try:
+        return EmoXFormerConfig.load(directory / CONFIG_NAME)
+    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{directory / CONFIG_NAME}: not an EmoXFormer config ({exc})") from None
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file and rename, so an interruption leaves the previous file intact."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)

@@ -1,0 +1,96 @@
+"""Turning raw text, waveforms and images into the inputs a model's encoders expect.
+
+The preprocessing belongs to the model (its tokenizer, sample rate, image size and normalisation),
+so training, evaluation and inference share this one implementation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import EmoXFormerConfig
+from .encoders import TEXT_BYTE_OFFSET, TEXT_CLS_ID, TEXT_PAD_ID, is_builtin
+from .modeling import TOKENIZER_DIR
+
+MIN_AUDIO_SAMPLES = 400  # one 25 ms analysis window at 16 kHz
+
+
+class Preprocessor:
+    def __init__(self, config: EmoXFormerConfig, tokenizer=None):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.pad_id = TEXT_PAD_ID if tokenizer is None else (tokenizer.pad_token_id or 0)
+
+    @classmethod
+    def for_model(cls, config: EmoXFormerConfig, model_dir: str | Path | None = None) -> "Preprocessor":
+        """The tokenizer comes from a saved model folder if it has one, else from the text backbone."""
+        if is_builtin(config.text_backbone):
+            return cls(config)
+        from transformers import AutoTokenizer
+
+        saved = Path(model_dir) / TOKENIZER_DIR if model_dir is not None else None
+        source = str(saved) if saved is not None and saved.is_dir() else config.text_backbone
+        return cls(config, AutoTokenizer.from_pretrained(source))
+
+    # ------------------------------------------------------------------ text
+    def tokenize(self, text: str) -> list[int]:
+        limit = self.config.max_text_tokens
+        if self.tokenizer is None:
+            return [TEXT_CLS_ID] + [b + TEXT_BYTE_OFFSET for b in text.encode("utf-8")[: limit - 1]]
+        return self.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+
+    def pad_text(self, sequences: list[list[int]]) -> dict[str, torch.Tensor]:
+        length = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    # ------------------------------------------------------------------ audio
+    def prepare_audio(self, waveform: np.ndarray) -> np.ndarray:
+        """Mono 16 kHz float32 -> zero mean, unit variance (as Wav2Vec2 expects), at least one window long."""
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.size < MIN_AUDIO_SAMPLES:
+            waveform = np.pad(waveform, (0, MIN_AUDIO_SAMPLES - waveform.size))
+        return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
+
+    @staticmethod
+    def pad_audio(waveforms: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([len(w) for w in waveforms], dtype=torch.long)
+        batch = torch.zeros((len(waveforms), int(lengths.max())), dtype=torch.float32)
+        for row, wave in enumerate(waveforms):
+            batch[row, : len(wave)] = torch.from_numpy(np.ascontiguousarray(wave))
+        return {"waveform": batch, "lengths": lengths}
+
+    # ------------------------------------------------------------------ images
+    def image_to_array(self, image) -> np.ndarray:
+        """Any PIL image or array (grey or colour, any size) -> uint8 [H, W] or [H, W, 3]."""
+        if isinstance(image, Image.Image):
+            image = np.asarray(image.convert("L" if image.mode in ("L", "I", "F", "1", "LA") else "RGB"))
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        if image.ndim == 3 and image.shape[2] == 4:
+            image = image[:, :, :3]
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        return image
+
+    def prepare_image(self, image) -> torch.Tensor:
+        """Resize to the model's square size, match its channel count, normalise -> float [C, S, S]."""
+        array = self.image_to_array(image)
+        size, channels = self.config.image_size, self.config.image_channels
+        pil = Image.fromarray(array)
+        pil = pil.convert("L" if channels == 1 else "RGB")
+        if pil.size != (size, size):
+            pil = pil.resize((size, size), Image.BILINEAR)
+        values = np.asarray(pil, dtype=np.float32) / 255.0
+        values = values[None] if values.ndim == 2 else values.transpose(2, 0, 1)
+        mean = np.asarray(self.config.image_mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.config.image_std, dtype=np.float32)[:, None, None]
+        return torch.from_numpy((values - mean) / std)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = REPO.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    """Real excerpts of MELD, RAVDESS and FER2013 (../shared/samples), read in place, never copied."""
+    if not SHARED_SAMPLES.is_dir():
+        pytest.skip("../shared/samples is not present beside this checkout")
+    return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory) -> Path:
+    from emoxformer.data.sample_data import make_sample_data
+
+    return make_sample_data(tmp_path_factory.mktemp("sample-data"), size="small", seed=0)

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from emoxformer.data.fer2013 import decode_pixel_strings, read_fer2013
+from emoxformer.errors import DataError
+from emoxformer.labels import LABEL_TO_INDEX
+
+
+def test_vectorised_decode_matches_row_by_row():
+    rng = np.random.default_rng(0)
+    rows = [" ".join(map(str, rng.integers(0, 256, 2304))) for _ in range(50)]
+    rows[3] = "  " + rows[3].replace(" ", "   ", 5) + " "  # irregular spacing is still valid
+    images, good, problems = decode_pixel_strings(rows)
+    assert good.tolist() == list(range(50)) and not any(problems)
+    for i in (0, 3, 49):
+        assert (images[i] == np.array(rows[i].split(), dtype=np.uint8)).all()
+
+
+def test_decode_reports_each_bad_row():
+    ok = " ".join(["7"] * 2304)
+    rows = [ok, "1 2 3", ok + " x", ok.replace("7", "300", 1), ok]
+    images, good, problems = decode_pixel_strings(rows)
+    assert good.tolist() == [0, 4]
+    assert problems[1] == "pixel string has 3 values, expected 2304"
+    assert problems[2] == "pixel string holds non-numeric tokens"
+    assert problems[3] == "pixel value above 255"
+    assert images.shape == (2, 2304) and (images == 7).all()
+
+
+def test_csv_usages_map_to_splits(sample_root):
+    splits = read_fer2013(sample_root / "fer2013")
+    assert {r.usage for r in splits.train} == {"Training"}
+    assert {r.usage for r in splits.val} == {"PublicTest"}
+    assert {r.usage for r in splits.test} == {"PrivateTest"}
+    assert splits.train[0].pixels.shape == (48, 48) and splits.train[0].pixels.dtype == np.uint8
+
+
+def test_real_image_folders_recover_official_splits(real_samples):
+    splits = read_fer2013(real_samples / "fer2013")
+    assert len(splits.train) == 28 and len(splits.val) == 14 and len(splits.test) == 14
+    assert {r.usage for r in splits.val} == {"PublicTest"} and {r.usage for r in splits.test} == {"PrivateTest"}
+    angry = [r for r in splits.train if "/angry/" in r.id]
+    assert angry and all(r.label == LABEL_TO_INDEX["anger"] and r.pixels.shape == (48, 48) for r in angry)
+
+
+def _write_folder(root, names_by_split):
+    from PIL import Image
+
+    for split, names in names_by_split.items():
+        for cls, name in names:
+            path = root / split / cls / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((48, 48), 100, np.uint8)).save(path)
+
+
+def test_folders_without_usage_names_hold_out_seeded_validation(tmp_path):
+    train = [(cls, f"img{i}.png") for cls in ("happy", "sad") for i in range(10)]
+    _write_folder(tmp_path, {"train": train, "test": [("happy", "a.png"), ("sad", "b.png")]})
+    first = read_fer2013(tmp_path, val_fraction=0.2, seed=1)
+    again = read_fer2013(tmp_path, val_fraction=0.2, seed=1)
+    assert len(first.val) == 4 and len(first.train) == 16 and len(first.test) == 2
+    assert [r.id for r in first.val] == [r.id for r in again.val]
+    assert not {r.id for r in first.val} & {r.id for r in first.train}
+
+
+def test_unknown_class_folder(tmp_path):
+    _write_folder(tmp_path, {"train": [("bored", "x.png")], "test": [("happy", "y.png")]})
+    with pytest.raises(DataError, match="unknown class folder"):
+        read_fer2013(tmp_path)
+
+
+HEADER = "emotion,pixels,Usage\n"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("9,{ok},Training", "row 1: unknown emotion '9'"),
+        ("3,1 2 3,Training", "row 1: pixel string has 3 values, expected 2304"),
+        ("3,{ok} abc,Training", "row 1: pixel string holds non-numeric tokens"),
+        ("3,{ok},Validation", "row 1: unknown Usage 'Validation'"),
+    ],
+)
+def test_bad_csv_rows_name_file_and_row(tmp_path, row, message):
+    path = tmp_path / "fer2013.csv"
+    path.write_text(HEADER + row.format(ok=" ".join(["1"] * 2304)) + "\n")
+    with pytest.raises(DataError) as info:
+        read_fer2013(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_missing_column_and_skip_bad(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    path.write_text("emotion,pixels\n3,1 2\n")
+    with pytest.raises(DataError, match="missing column"):
+        read_fer2013(path)
+    ok = " ".join(["1"] * 2304)
+    path.write_text(HEADER + f"3,{ok},Training\n3,1 2,Training\n4,{ok},PrivateTest\n")
+    splits = read_fer2013(path, skip_bad=True)
+    assert len(splits.train) == 1 and len(splits.test) == 1 and len(splits.skipped) == 1
+    assert "row 2" in splits.skipped[0]
+
+
+def test_no_dataset_found(tmp_path):
+    with pytest.raises(DataError, match="no fer2013.csv"):
+        read_fer2013(tmp_path)

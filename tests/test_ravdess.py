@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emoxformer.data.audio_io import load_audio
+from emoxformer.data.ravdess import EMOBOX_FOLDS, parse_ravdess_name, read_ravdess, split_by_actor
+from emoxformer.errors import DataError
+from emoxformer.labels import LABEL_TO_INDEX
+
+
+def test_real_excerpts_parse_all_fields(real_samples):
+    splits = read_ravdess(real_samples / "ravdess", val_actors=(19,), test_actors=(20,))
+    assert len(splits.train) == 9 and len(splits.test) == 9 and not splits.val
+    record = next(r for r in splits.train if r.path.name == "03-01-02-01-01-02-01.wav")
+    assert (record.modality, record.vocal_channel, record.emotion_code, record.intensity,
+            record.statement, record.repetition, record.actor) == (3, 1, 2, 1, 1, 2, 1)
+    assert record.label == LABEL_TO_INDEX["neutral"]  # calm -> neutral
+
+
+def test_real_stereo_48k_file_is_mixed_down_and_resampled(real_samples):
+    path = real_samples / "ravdess" / "Actor_01" / "03-01-02-01-01-02-01.wav"
+    raw, rate = sf.read(path, always_2d=True)
+    assert raw.shape[1] == 2 and rate == 48_000
+    wave = load_audio(path)
+    assert wave.ndim == 1 and wave.dtype == np.float32
+    assert abs(len(wave) - raw.shape[0] / 3) <= 1
+    assert np.isfinite(wave).all()
+
+
+def test_actor_split_keeps_each_actor_in_one_split(sample_root):
+    splits = read_ravdess(sample_root / "ravdess")
+    actors = {split: {r.actor for r in splits[split]} for split in ("train", "val", "test")}
+    assert actors["train"] == set(range(1, 19))
+    assert actors["val"] == {19, 20}
+    assert actors["test"] == {21, 22, 23, 24}
+
+
+def test_emobox_folds_are_disjoint_and_cover_all_actors(sample_root):
+    assert sorted(a for fold in EMOBOX_FOLDS for a in fold) == list(range(1, 25))
+    records = read_ravdess(sample_root / "ravdess").train
+    splits = split_by_actor(records, val_actors=(), test_actors=EMOBOX_FOLDS[0])
+    assert not {r.actor for r in splits.train} & set(EMOBOX_FOLDS[0])
+
+
+def test_random_split_only_when_asked(sample_root):
+    splits = read_ravdess(sample_root / "ravdess", split="random", seed=3)
+    train_actors = {r.actor for r in splits.train}
+    assert {r.actor for r in splits.test} & train_actors  # the leak the default avoids
+    with pytest.raises(ValueError, match="unknown RAVDESS split"):
+        read_ravdess(sample_root / "ravdess", split="files")
+
+
+def test_song_files_are_excluded_by_default(tmp_path):
+    actor = tmp_path / "Actor_03"
+    actor.mkdir()
+    sf.write(actor / "03-01-03-01-01-01-03.wav", np.zeros(4800, np.float32), 48_000)
+    sf.write(actor / "03-02-03-01-01-01-03.wav", np.zeros(4800, np.float32), 48_000)
+    records = read_ravdess(tmp_path, val_actors=(), test_actors=()).train
+    assert [r.vocal_channel for r in records] == [1]
+    with_song = read_ravdess(tmp_path, val_actors=(), test_actors=(), include_song=True).train
+    assert len(with_song) == 2
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("03-01-09-01-01-01-03.wav", "emotion_code field 09 outside 01..08"),
+        ("03-01-01-01-01-01.wav", "not a RAVDESS name"),
+        ("03-01-01-01-01-01-04.wav", "does not match folder Actor_03"),
+    ],
+)
+def test_bad_names_name_the_file(tmp_path, name, message):
+    actor = tmp_path / "Actor_03"
+    actor.mkdir()
+    sf.write(actor / name, np.zeros(4800, np.float32), 48_000)
+    with pytest.raises(DataError) as info:
+        read_ravdess(tmp_path)
+    assert name in str(info.value) and message in str(info.value)
+
+
+def test_unreadable_and_empty_wav(tmp_path):
+    actor = tmp_path / "Actor_03"
+    actor.mkdir()
+    (actor / "03-01-01-01-01-01-03.wav").write_bytes(b"RIFF\x00\x00not really a wav")
+    with pytest.raises(DataError, match="unreadable audio"):
+        read_ravdess(tmp_path)
+    splits = read_ravdess(tmp_path, skip_bad=True)
+    assert len(splits.skipped) == 1 and not splits.train
+    (actor / "03-01-01-01-01-01-03.wav").unlink()
+    sf.write(actor / "03-01-01-01-01-01-03.wav", np.zeros(0, np.float32), 48_000)
+    with pytest.raises(DataError, match="no samples"):
+        read_ravdess(tmp_path)
+
+
+def test_parse_name_rejects_out_of_range_actor(tmp_path):
+    with pytest.raises(DataError, match="actor field 25"):
+        parse_ravdess_name(tmp_path / "03-01-01-01-01-01-25.wav")
+
+
+def test_load_audio_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_audio(tmp_path / "missing.wav")
+    path = tmp_path / "nan.wav"
+    sf.write(path, np.array([0.0, np.nan, 0.1], np.float32), 16_000, subtype="FLOAT")
+    with pytest.raises(DataError, match="NaN"):
+        load_audio(path)
