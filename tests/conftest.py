@@ -21,3 +21,10 @@ def sample_root(tmp_path_factory) -> Path:
     from emoxformer.data.sample_data import make_sample_data
 
     return make_sample_data(tmp_path_factory.mktemp("sample-data"), size="small", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory) -> dict[str, str]:
+    from tiny_backbones import save_tiny_backbones
+
+    return save_tiny_backbones(tmp_path_factory.mktemp("backbones"))

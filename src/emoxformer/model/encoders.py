@@ -132,6 +132,7 @@ class SmallFaceCNN(nn.Module):
 class HFTextEncoder(nn.Module):
     def __init__(self, backbone: nn.Module):
         super().__init__()
+        backbone.pooler = None  # unused: the token sequence goes to fusion (and DDP dislikes unused weights)
         self.backbone = backbone
         self.width = backbone.config.hidden_size
 
@@ -172,6 +173,8 @@ class HFVisionEncoder(nn.Module):
         self.tokens = tokens
         config = backbone.config
         self.width = getattr(config, "hidden_size", None) or config.hidden_sizes[-1]
+        if getattr(config, "hidden_size", None) and hasattr(backbone, "pooler"):
+            backbone.pooler = None  # token backbones (ViT): the [CLS] token is used, the extra pooler is not
 
     def forward(self, pixel_values: torch.Tensor):
         output = self.backbone(pixel_values=pixel_values)
@@ -192,6 +195,10 @@ def load_hf_backbone(name_or_path: str, saved_config: dict | None = None) -> nn.
         values = dict(saved_config)
         config = AutoConfig.for_model(values.pop("model_type"), **values)
         return AutoModel.from_config(config)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the pooler this project drops is reported as "missing" otherwise
     try:
         return AutoModel.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
@@ -199,6 +206,8 @@ def load_hf_backbone(name_or_path: str, saved_config: dict | None = None) -> nn.
             f"{name_or_path}: cannot load backbone (not a local model folder, and the Hugging Face hub "
             f"could not provide it: {str(exc).splitlines()[0]})"
         ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config: dict | None = None) -> nn.Module:

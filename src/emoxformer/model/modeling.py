@@ -149,12 +149,13 @@ class EmoXFormer(nn.Module):
         saved_configs = dict(config.backbone_configs)
         model = cls(config, saved_configs)
         state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
-        expected = model.state_dict().keys()
+        expected = model.state_dict()
         referenced = tuple(f"encoders.{m}.backbone." for m in MODALITIES if not is_builtin(config.backbone(m)) and m not in saved_configs)
         missing = [k for k in expected if k not in state and not k.startswith(referenced)]
         unexpected = [k for k in state if k not in expected]
-        if missing or unexpected:
-            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        reshaped = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+        if missing or unexpected or reshaped:
+            detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected else f"wrong shape {reshaped[:3]}"
             raise ModelLoadError(f"{directory / WEIGHTS_NAME}: weights do not match config.json ({detail})")
         model.load_state_dict(state, strict=False)
         return model

@@ -42,15 +42,6 @@ class Preprocessor:
             return [TEXT_CLS_ID] + [b + TEXT_BYTE_OFFSET for b in text.encode("utf-8")[: limit - 1]]
         return self.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
 
-    def pad_text(self, sequences: list[list[int]]) -> dict[str, torch.Tensor]:
-        length = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), length), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(sequences), length), dtype=torch.long)
-        for row, seq in enumerate(sequences):
-            ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, : len(seq)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
-
     # ------------------------------------------------------------------ audio
     def prepare_audio(self, waveform: np.ndarray) -> np.ndarray:
         """Mono 16 kHz float32 -> zero mean, unit variance (as Wav2Vec2 expects), at least one window long."""

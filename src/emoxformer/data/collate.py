@@ -1,0 +1,51 @@
+"""Collate prepared samples into a model batch: full-batch tensors per modality plus presence masks.
+
+A prepared sample is a dict with `id`, `label`, `dataset` (index into DATASET_NAMES, -1 for none) and
+any of `text` (token ids), `audio` (a prepared 16 kHz waveform) and `vision` (a [C, H, W] tensor).
+Rows of samples that lack a modality hold zeros and are never read by the model.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..model.config import MODALITIES
+from ..model.preprocessing import Preprocessor
+
+
+class Collator:
+    def __init__(self, text_pad_id: int = 0):
+        self.text_pad_id = text_pad_id
+
+    def __call__(self, samples: list[dict]) -> dict:
+        size = len(samples)
+        present = torch.tensor([[s.get(m) is not None for m in MODALITIES] for s in samples], dtype=torch.bool)
+        batch = {
+            "present": present,
+            "labels": torch.tensor([s.get("label", -1) for s in samples], dtype=torch.long),
+            "dataset": torch.tensor([s.get("dataset", -1) for s in samples], dtype=torch.long),
+            "ids": [s.get("id", "") for s in samples],
+        }
+        rows = {m: [i for i, s in enumerate(samples) if s.get(m) is not None] for m in MODALITIES}
+        if rows["text"]:
+            length = max(len(samples[i]["text"]) for i in rows["text"])
+            ids = torch.full((size, length), self.text_pad_id, dtype=torch.long)
+            mask = torch.zeros((size, length), dtype=torch.long)
+            for i in rows["text"]:
+                seq = samples[i]["text"]
+                ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+                mask[i, : len(seq)] = 1
+            batch["text"] = {"input_ids": ids, "attention_mask": mask}
+        if rows["audio"]:
+            packed = Preprocessor.pad_audio([samples[i]["audio"] for i in rows["audio"]])
+            waveform = torch.zeros((size, packed["waveform"].shape[1]), dtype=torch.float32)
+            lengths = torch.zeros(size, dtype=torch.long)
+            index = torch.tensor(rows["audio"])
+            waveform[index], lengths[index] = packed["waveform"], packed["lengths"]
+            batch["audio"] = {"waveform": waveform, "lengths": lengths}
+        if rows["vision"]:
+            first = samples[rows["vision"][0]]["vision"]
+            pixels = torch.zeros((size,) + tuple(first.shape), dtype=first.dtype)
+            for i in rows["vision"]:
+                pixels[i] = samples[i]["vision"]
+            batch["vision"] = {"pixel_values": pixels}
+        return batch
