@@ -4,7 +4,7 @@ import soundfile as sf
 
 from emoxformer.data.audio_io import load_audio
 from emoxformer.data.ravdess import EMOBOX_FOLDS, parse_ravdess_name, read_ravdess, split_by_actor
-from emoxformer.errors import DataError
+from emoxformer.errors import ConfigError, DataError
 from emoxformer.labels import LABEL_TO_INDEX
 
 
@@ -46,7 +46,7 @@ def test_random_split_only_when_asked(sample_root):
     splits = read_ravdess(sample_root / "ravdess", split="random", seed=3)
     train_actors = {r.actor for r in splits.train}
     assert {r.actor for r in splits.test} & train_actors  # the leak the default avoids
-    with pytest.raises(ValueError, match="unknown RAVDESS split"):
+    with pytest.raises(ConfigError, match="unknown RAVDESS split"):
         read_ravdess(sample_root / "ravdess", split="files")
 
 

@@ -34,6 +34,89 @@ def _cmd_data_summary(args) -> int:
     return 2 if all("error" in info for info in summary.values()) else 0
 
 
+def _experiment_config(args):
+    from .config import load_config
+
+    overrides = list(args.overrides or [])
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    for name in ("meld", "ravdess", "fer2013"):
+        if getattr(args, name, None):
+            overrides.append(f"data.{name}={getattr(args, name)}")
+    if getattr(args, "datasets", None):
+        overrides.append(f"data.datasets=[{args.datasets}]")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"train.seed={args.seed}")
+    return load_config(args.config, overrides)
+
+
+def _train_and_report(config, out, progress: bool) -> int:
+    from .training.run import TwoStageTrainer, example_lines, print_report
+
+    trainer = TwoStageTrainer(config, out, progress=progress)
+    metrics = trainer.run()
+    print()
+    print(print_report(metrics))
+    print()
+    print("\n".join(example_lines(trainer.predictions, seed=config.train.seed)))
+    print(f"\nbest model: {out}/best   metrics: {out}/metrics.json   plots: {out}/*.png   logs: {out}/logs, {out}/tensorboard")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    return _train_and_report(_experiment_config(args), args.out, not args.no_progress)
+
+
+def _cmd_quickstart(args) -> int:
+    from pathlib import Path
+
+    from .config import load_config
+    from .data.sample_data import make_sample_data
+
+    data = Path(args.data or Path(args.out).parent / "sample-data")
+    if not (data / "meld").is_dir() or not (data / "ravdess").is_dir() or not (data / "fer2013").is_dir():
+        print(f"writing sample data to {data} ...")
+        make_sample_data(data, size="small", seed=0)
+    else:
+        print(f"using sample data in {data}")
+    config = load_config("quickstart", [f"data.root={data}"] + list(args.overrides or []))
+    return _train_and_report(config, args.out, not args.no_progress)
+
+
+def _cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .config import DataConfig, TrainConfig, _build
+    from .data.datamodule import EmoDataModule
+    from .evaluation import format_metrics_table
+    from .model.modeling import EmoXFormer
+    from .model.preprocessing import Preprocessor
+    from .training.run import evaluate_predictions, predict
+
+    model_dir = Path(args.model)
+    model = EmoXFormer.from_pretrained(model_dir).eval()
+    run_config = model_dir.parent / "config.yaml"
+    data_values = yaml.safe_load(run_config.read_text()).get("data", {}) if run_config.is_file() else {}
+    data_config = _build(DataConfig, data_values, "data")  # the run's own splits, when evaluating RUN_DIR/best
+    data_config.root = args.data
+    for name in ("meld", "ravdess", "fer2013"):
+        if getattr(args, name):
+            setattr(data_config, name, getattr(args, name))
+    if args.datasets:
+        data_config.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    train_config = TrainConfig(accelerator=args.accelerator)
+    preprocessor = Preprocessor.for_model(model.config, model_dir)
+    datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
+    datamodule.setup("test")
+    metrics = evaluate_predictions(predict(model, datamodule, args.split, train_config), datamodule)
+    if args.output:
+        Path(args.output).write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics, f"{args.split} metrics of {model_dir}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoxformer",
@@ -59,6 +142,44 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--skip-bad", action="store_true", help="skip and count bad rows/files instead of stopping")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(func=_cmd_data_summary)
+
+    train = commands.add_parser(
+        "train", help="two-stage training (frozen backbones, then fine-tuning) with per-dataset evaluation",
+        description="Train EmoXFormer in two stages and evaluate each dataset's test split. Any config value can be "
+                    "overridden as KEY=VALUE, e.g. train.batch_size=16 train.stage1.epochs=5 model.hidden_size=256.",
+    )
+    train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, paper (default quickstart)")
+    train.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
+    _add_data_paths(train)
+    train.add_argument("--out", required=True, help="run directory: best model, metrics.json, plots, logs")
+    train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")
+    train.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="per-dataset test metrics of a saved model",
+                                   description="Accuracy, weighted-F1, macro-F1 and UAR for each dataset's split separately.")
+    evaluate.add_argument("--model", required=True, help="model folder (e.g. RUN_DIR/best)")
+    evaluate.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
+    _add_data_paths(evaluate)
+    evaluate.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013")
+    evaluate.add_argument("--split", choices=["test", "val"], default="test")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    evaluate.add_argument("--json", action="store_true", help="print the full metrics as JSON")
+    evaluate.add_argument("--output", help="also write the metrics JSON to this file")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    quick = commands.add_parser(
+        "quickstart", help="sample data + quick training + evaluation on a CPU, in one command",
+        description="Write sample data (if missing), train the quickstart config, evaluate, and show five test predictions.",
+    )
+    quick.add_argument("--out", default="emoxformer-runs/quickstart", help="run directory (default emoxformer-runs/quickstart)")
+    quick.add_argument("--data", help="sample data folder (default: sample-data beside the run directory)")
+    quick.add_argument("--no-progress", action="store_true", help="no progress bars")
+    quick.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    quick.set_defaults(func=_cmd_quickstart)
     return parser
 
 

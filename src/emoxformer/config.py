@@ -124,6 +124,11 @@ def _check(hint, value, where: str):
             return value
         if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if base is float and isinstance(value, str):  # YAML 1.1 reads "3e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if base is list and isinstance(value, (list, tuple)):
             return list(value)
         if base is list and isinstance(value, str):

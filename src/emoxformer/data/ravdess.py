@@ -7,7 +7,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..labels import LABEL_TO_INDEX, RAVDESS_EMOTIONS
 from .errors_policy import BadRowPolicy
 from .records import AudioRecord, SplitRecords
@@ -84,7 +84,7 @@ def split_by_actor(
     """Speaker-independent split: every actor's files land in exactly one split."""
     overlap = set(val_actors) & set(test_actors)
     if overlap:
-        raise ValueError(f"actors {sorted(overlap)} are in both the validation and the test split")
+        raise ConfigError(f"actors {sorted(overlap)} are in both the validation and the test split")
     result = SplitRecords()
     for record in records:
         split = "test" if record.actor in test_actors else "val" if record.actor in val_actors else "train"
@@ -116,6 +116,6 @@ def read_ravdess(
     elif split == "random":
         result = split_by_file(records, seed)
     else:
-        raise ValueError(f"unknown RAVDESS split {split!r}: use 'actor' (speaker-independent) or 'random'")
+        raise ConfigError(f"unknown RAVDESS split {split!r}: use 'actor' (speaker-independent) or 'random'")
     result.skipped = skipped
     return result

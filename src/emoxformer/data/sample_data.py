@@ -28,7 +28,7 @@ class SampleSize:
 
 
 SIZES = {
-    "small": SampleSize((24, 6, 12), 1, (48, 10, 14), (1.2, 1.8)),
+    "small": SampleSize((40, 8, 12), 1, (48, 10, 14), (1.2, 1.8)),
     "medium": SampleSize((120, 20, 40), 2, (300, 40, 40), (2.0, 3.0)),
 }
 

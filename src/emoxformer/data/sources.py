@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .fer2013 import read_fer2013
 from .meld import read_meld
 from .ravdess import read_ravdess
@@ -36,4 +36,4 @@ def load_dataset(data_config, name: str) -> SplitRecords:
         )
     if name == "fer2013":
         return read_fer2013(path, val_fraction=data_config.fer_val_fraction, seed=data_config.split_seed, skip_bad=data_config.skip_bad)
-    raise ValueError(f"unknown dataset {name!r}: choose from {', '.join(DATASET_NAMES)}")
+    raise ConfigError(f"unknown dataset {name!r}: choose from {', '.join(DATASET_NAMES)}")

@@ -23,13 +23,14 @@ def is_builtin(backbone: str) -> bool:
 
 # ----------------------------------------------------------------------------- built-in encoders
 class ByteTextEncoder(nn.Module):
-    """UTF-8 bytes -> embeddings -> a small Transformer encoder."""
+    """UTF-8 bytes -> embeddings -> a 5-byte convolution (word pieces) -> a small Transformer encoder."""
 
     def __init__(self, width: int, layers: int, max_tokens: int, heads: int = 4):
         super().__init__()
         self.width = width
         self.embed = nn.Embedding(BYTE_VOCAB, width, padding_idx=TEXT_PAD_ID)
         self.position = nn.Embedding(max_tokens, width)
+        self.ngrams = nn.Conv1d(width, width, 5, padding=2)
         layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.1, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
@@ -37,7 +38,9 @@ class ByteTextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         valid = attention_mask.bool()
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        hidden = self.embed(input_ids) + self.position(positions)[None]
+        hidden = (self.embed(input_ids) + self.position(positions)[None]) * valid[..., None]
+        # Padding is zeroed before the convolution, so a sample's tokens never depend on the batch's padding.
+        hidden = hidden + nn.functional.gelu(self.ngrams(hidden.transpose(1, 2))).transpose(1, 2) * valid[..., None]
         hidden = self.encoder(hidden, src_key_padding_mask=~valid)
         return self.norm(hidden), valid
 
@@ -95,11 +98,15 @@ class LogMelConvEncoder(nn.Module):
 
 
 def _masked_standardise(features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per channel over each utterance's valid frames."""
-    weight = valid[:, None].float()
-    count = weight.sum(-1, keepdim=True).clamp(min=1)
-    mean = (features * weight).sum(-1, keepdim=True) / count
-    var = ((features - mean).pow(2) * weight).sum(-1, keepdim=True) / count
+    """Zero mean, unit variance over each utterance's valid frames and all channels.
+
+    One scalar per utterance, not one per mel band: per-band statistics would erase the average spectrum,
+    which is where pitch and voice quality live.
+    """
+    weight = valid[:, None].float().expand_as(features)
+    count = weight.sum((1, 2), keepdim=True).clamp(min=1)
+    mean = (features * weight).sum((1, 2), keepdim=True) / count
+    var = ((features - mean).pow(2) * weight).sum((1, 2), keepdim=True) / count
     return (features - mean) / torch.sqrt(var + 1e-5)
 
 

@@ -1,0 +1,92 @@
+"""The Lightning DataModule: readers, splits, preprocessing, training-only augmentation, balanced sampling."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, RandomSampler
+
+from ..errors import ConfigError
+from ..model.preprocessing import Preprocessor
+from .collate import Collator
+from .datasets import AudioStore, RecordDataset
+from .records import SPLITS, SplitRecords
+from .sampler import BalancedSampler
+from .sources import DATASET_NAMES, load_dataset
+from .summary import split_summary
+
+
+class EmoDataModule(L.LightningDataModule):
+    def __init__(self, data_config, preprocessor: Preprocessor, batch_size: int = 32, eval_batch_size: int = 64,
+                 num_workers: int = 0, seed: int = 0, progress: bool = True):
+        super().__init__()
+        self.data_config = data_config
+        self.preprocessor = preprocessor
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.progress = progress
+        self.collate = Collator(preprocessor.pad_id)
+        self.names = [n for n in DATASET_NAMES if n in data_config.datasets]
+        unknown = sorted(set(data_config.datasets) - set(DATASET_NAMES))
+        if unknown or not self.names:
+            raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {data_config.datasets}")
+        self.records: dict[str, SplitRecords] = {}
+        self.splits: dict[str, dict[str, RecordDataset]] = {}
+
+    @property
+    def dataset_indices(self) -> dict[str, int]:
+        return {name: DATASET_NAMES.index(name) for name in self.names}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        for name in self.names:
+            self.records[name] = load_dataset(self.data_config, name)
+        for name, records in self.records.items():
+            store = None
+            if name == "ravdess":
+                all_audio = [r for split in SPLITS for r in records[split]]
+                store = AudioStore(all_audio, self.preprocessor.config.sample_rate, self.data_config.max_audio_seconds, self.progress)
+            index = DATASET_NAMES.index(name)
+            train_records = records.train * (self.data_config.ravdess_replicate if name == "ravdess" else 1)
+            self.splits[name] = {
+                "train": RecordDataset(train_records, index, self.preprocessor, self.data_config.augment, store, self.seed),
+                "val": RecordDataset(records.val, index, self.preprocessor, None, store),
+                "test": RecordDataset(records.test, index, self.preprocessor, None, store),
+            }
+        for name in self.names:
+            for split in SPLITS:
+                if len(self.splits[name][split]) == 0:
+                    raise ConfigError(f"{name}: the {split} split is empty; check the data and the split settings")
+
+    def summary(self) -> dict:
+        return {name: split_summary(records) for name, records in self.records.items()}
+
+    def _loader(self, dataset, batch_size: int, sampler=None) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, shuffle=False, collate_fn=self.collate,
+            num_workers=self.num_workers, pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        parts = [self.splits[name]["train"] for name in self.names]
+        dataset = ConcatDataset(parts)
+        num_samples = self.data_config.samples_per_epoch or len(dataset)
+        if self.data_config.balanced:
+            sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed)
+        else:
+            sampler = RandomSampler(dataset, num_samples=num_samples, generator=torch.Generator().manual_seed(self.seed))
+        return self._loader(dataset, self.batch_size, sampler)
+
+    def eval_dataset(self, split: str) -> ConcatDataset:
+        return ConcatDataset([self.splits[name][split] for name in self.names])
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.eval_dataset("val"), self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.eval_dataset("test"), self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()

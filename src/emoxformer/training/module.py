@@ -1,0 +1,65 @@
+"""The LightningModule: one stage of training (loss, optimiser, scheduler, per-dataset validation metrics)."""
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from ..data.sources import DATASET_NAMES
+from ..evaluation import metrics_by_dataset
+from ..model.losses import build_loss
+from ..model.modeling import EmoXFormer
+
+
+class EmoXFormerModule(L.LightningModule):
+    """`train_config` and `stage_config` may be None when the module only predicts."""
+
+    def __init__(self, model: EmoXFormer, dataset_names: list[str], train_config=None, stage_config=None):
+        super().__init__()
+        self.model = model
+        self.train_config, self.stage_config = train_config, stage_config
+        self.loss_fn = build_loss(train_config.loss, train_config.focal_gamma) if train_config else None
+        self.dataset_indices = {name: DATASET_NAMES.index(name) for name in dataset_names}
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.model(batch)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self.model(batch)
+        loss = self.loss_fn(logits, batch["labels"])
+        accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
+        size = len(batch["labels"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self.model(batch)
+        self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True, prog_bar=True,
+                 batch_size=len(batch["labels"]), sync_dist=True)
+        self._val_outputs.append((logits.argmax(-1), batch["labels"], batch["dataset"]))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_outputs:
+            return
+        preds, labels, dataset = (self.all_gather(torch.cat(parts)).reshape(-1) for parts in zip(*self._val_outputs))
+        self._val_outputs.clear()
+        metrics = metrics_by_dataset(preds.cpu(), labels.cpu(), dataset.cpu(), self.dataset_indices)
+        for name, values in metrics.items():
+            for key in ("accuracy", "weighted_f1", "macro_f1", "uar"):
+                self.log(f"val/{name}/{key}", values[key], sync_dist=False, rank_zero_only=False)
+        score = sum(m["weighted_f1"] for m in metrics.values()) / max(len(metrics), 1)
+        self.log("val/score", score, prog_bar=True)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        logits = self.model(batch)
+        return {"probabilities": logits.float().softmax(-1).cpu(), "labels": batch["labels"].cpu(),
+                "dataset": batch["dataset"].cpu(), "ids": batch["ids"]}
+
+    def configure_optimizers(self):
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=self.train_config.plateau_factor, patience=self.train_config.plateau_patience,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}}

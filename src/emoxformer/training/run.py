@@ -1,0 +1,155 @@
+"""The two-stage schedule: stage 1 with frozen backbones, stage 2 fine-tuning from the best stage-1 weights."""
+from __future__ import annotations
+
+import json
+import platform
+import random
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from safetensors.torch import load_file
+
+from .. import __version__
+from ..config import ExperimentConfig, save_config
+from ..errors import ConfigError
+from ..data.datamodule import EmoDataModule
+from ..data.sources import DATASET_NAMES
+from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusion_matrix, plot_training_curves
+from ..labels import EMOTIONS
+from ..model.modeling import WEIGHTS_NAME, EmoXFormer
+from ..model.preprocessing import Preprocessor
+from .callbacks import ExportBestModel
+from .module import EmoXFormerModule
+
+STAGES = ("stage1", "stage2")
+
+# Lightning's advice about worker counts and small logging intervals is noise for the CPU quickstart.
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=r".*log_every_n_steps.*")
+
+
+def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progress: bool) -> L.Trainer:
+    return L.Trainer(
+        accelerator=train_config.accelerator, devices=train_config.devices, precision=train_config.precision,
+        max_epochs=max_epochs, callbacks=callbacks, logger=loggers, gradient_clip_val=train_config.grad_clip or None,
+        log_every_n_steps=train_config.log_every_n_steps, enable_progress_bar=progress, num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+
+
+def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_config, progress: bool = False) -> dict:
+    """Class probabilities for every sample of a split (all chosen datasets), in loader order."""
+    module = EmoXFormerModule(model, datamodule.names)
+    trainer = L.Trainer(accelerator=train_config.accelerator, devices=1, precision=train_config.precision,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    outputs = trainer.predict(module, dataloaders=loader)
+    return {
+        "probabilities": torch.cat([o["probabilities"] for o in outputs]),
+        "labels": torch.cat([o["labels"] for o in outputs]),
+        "dataset": torch.cat([o["dataset"] for o in outputs]),
+        "ids": [i for o in outputs for i in o["ids"]],
+    }
+
+
+def evaluate_predictions(predictions: dict, datamodule: EmoDataModule) -> dict:
+    return metrics_by_dataset(predictions["probabilities"].argmax(-1), predictions["labels"], predictions["dataset"],
+                              datamodule.dataset_indices)
+
+
+def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
+    """The seed's 'Sample k: True = Happy, Pred = Happy' lines for random test samples."""
+    rng = random.Random(seed)
+    chosen = rng.sample(range(len(predictions["ids"])), min(count, len(predictions["ids"])))
+    lines = []
+    for k, i in enumerate(chosen, start=1):
+        true = EMOTIONS[int(predictions["labels"][i])].capitalize()
+        pred = EMOTIONS[int(predictions["probabilities"][i].argmax())].capitalize()
+        name = DATASET_NAMES[int(predictions["dataset"][i])]
+        lines.append(f"Sample {k}: True = {true:<8} Pred = {pred:<8} ({name}: {predictions['ids'][i]})")
+    return lines
+
+
+class TwoStageTrainer:
+    """Runs both stages into RUN_DIR and writes the best model, metrics, plots and run records."""
+
+    def __init__(self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True):
+        self.config = config
+        self.out = Path(out_dir)
+        self.progress = progress
+
+    def run(self) -> dict:
+        config, out = self.config, self.out
+        out.mkdir(parents=True, exist_ok=True)
+        L.seed_everything(config.train.seed, workers=True, verbose=False)
+        model = EmoXFormer.from_config(config.model)
+        preprocessor = Preprocessor.for_model(model.config)
+        datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
+                                   config.train.num_workers, config.train.seed, self.progress)
+        datamodule.setup("fit")
+        self._write_run_records(datamodule)
+
+        metrics: dict = {}
+        previous_best: Path | None = None
+        for stage_name in STAGES:
+            stage = getattr(config.train, stage_name)
+            if stage.epochs <= 0:
+                continue
+            if previous_best is not None:
+                model.load_state_dict(load_file(str(previous_best / WEIGHTS_NAME)))
+            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule)
+            model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
+            predictions = predict(model, datamodule, "test", config.train)
+            metrics[stage_name] = evaluate_predictions(predictions, datamodule)
+            previous_best = best_dir
+            self._plot_confusions(stage_name, metrics[stage_name])
+        if previous_best is None:
+            raise ConfigError("both stages have 0 epochs: nothing to train")
+        model.save_pretrained(out / "best", tokenizer=preprocessor.tokenizer)
+        metrics["best_stage"] = previous_best.parent.name
+        _write_json(out / "metrics.json", metrics)
+        plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
+        self.predictions = predictions
+        return metrics
+
+    def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule) -> Path:
+        model.freeze_backbones(stage.freeze_backbones)
+        module = EmoXFormerModule(model, datamodule.names, self.config.train, stage)
+        stage_dir = self.out / stage_name
+        monitor = self.config.train.monitor
+        callbacks = [
+            ExportBestModel(stage_dir / "best", monitor, preprocessor.tokenizer),
+            EarlyStopping(monitor=monitor, mode="max", patience=stage.patience),
+            ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
+            LearningRateMonitor(logging_interval="epoch"),
+        ]
+        loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
+        trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers, self.progress)
+        trainer.fit(module, datamodule=datamodule)
+        return stage_dir / "best"
+
+    def _write_run_records(self, datamodule: EmoDataModule) -> None:
+        save_config(self.config, self.out / "config.yaml")
+        _write_json(self.out / "data_summary.json", datamodule.summary())
+        _write_json(self.out / "environment.json", {
+            "emoxformer": __version__, "torch": torch.__version__, "lightning": L.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+        })
+
+    def _plot_confusions(self, stage_name: str, metrics: dict) -> None:
+        for name, values in metrics.items():
+            plot_confusion_matrix(values["confusion_matrix"], f"{name} test ({stage_name})", self.out / f"confusion_{stage_name}_{name}.png")
+
+
+def _write_json(path: Path, payload) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+
+
+def print_report(metrics: dict) -> str:
+    return "\n\n".join(format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in STAGES if s in metrics)
