@@ -129,6 +129,8 @@ def _check(hint, value, where: str):
                 return float(value)
             except ValueError:
                 pass
+        if base is dict and isinstance(value, dict):
+            return value
         if base is list and isinstance(value, (list, tuple)):
             return list(value)
         if base is list and isinstance(value, str):

@@ -58,8 +58,10 @@ def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = torch.tensor(matrix, dtype=torch.float32)
-    normalised = data / data.sum(1, keepdim=True).clamp(min=1)
+    import numpy as np
+
+    data = np.asarray(matrix, dtype=np.float64)
+    normalised = data / np.maximum(data.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(NUM_CLASSES), EMOTIONS, rotation=45, ha="right")

@@ -30,12 +30,12 @@ class EmoXFormerModule(L.LightningModule):
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
         size = len(batch["labels"])
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.model(batch)
-        self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True, prog_bar=True,
+        self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True,
                  batch_size=len(batch["labels"]), sync_dist=True)
         self._val_outputs.append((logits.argmax(-1), batch["labels"], batch["dataset"]))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import random
 import warnings
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from safetensors.torch import load_file
 
@@ -27,12 +28,18 @@ from .module import EmoXFormerModule
 
 STAGES = ("stage1", "stage2")
 
-# Lightning's advice about worker counts and small logging intervals is noise for the CPU quickstart.
+# Lightning's advice that does not apply here: frozen encoders are in eval mode on purpose (stage 1), and
+# worker counts / logging intervals are chosen by the config.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*log_every_n_steps.*")
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # hardware banners and tips
 
 
 def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progress: bool) -> L.Trainer:
+    if progress:
+        callbacks = callbacks + [TQDMProgressBar(leave=True)]
     return L.Trainer(
         accelerator=train_config.accelerator, devices=train_config.devices, precision=train_config.precision,
         max_epochs=max_epochs, callbacks=callbacks, logger=loggers, gradient_clip_val=train_config.grad_clip or None,
@@ -77,10 +84,11 @@ def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]
 class TwoStageTrainer:
     """Runs both stages into RUN_DIR and writes the best model, metrics, plots and run records."""
 
-    def __init__(self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True):
+    def __init__(self, config: ExperimentConfig, out_dir: str | Path, progress: bool = True, extra_callbacks: list | None = None):
         self.config = config
         self.out = Path(out_dir)
         self.progress = progress
+        self.extra_callbacks = list(extra_callbacks or [])
 
     def run(self) -> dict:
         config, out = self.config, self.out
@@ -118,6 +126,9 @@ class TwoStageTrainer:
 
     def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule) -> Path:
         model.freeze_backbones(stage.freeze_backbones)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(f"{stage_name}: backbones {'frozen' if stage.freeze_backbones else 'trainable'}, up to {stage.epochs} epochs "
+              f"at lr {stage.lr:g}, {trainable:,} trainable parameters", flush=True)
         module = EmoXFormerModule(model, datamodule.names, self.config.train, stage)
         stage_dir = self.out / stage_name
         monitor = self.config.train.monitor
@@ -126,7 +137,7 @@ class TwoStageTrainer:
             EarlyStopping(monitor=monitor, mode="max", patience=stage.patience),
             ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
             LearningRateMonitor(logging_interval="epoch"),
-        ]
+        ] + self.extra_callbacks
         loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
         trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers, self.progress)
         trainer.fit(module, datamodule=datamodule)

@@ -1,0 +1,192 @@
+import json
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from emoxformer.cli import main
+from emoxformer.config import load_config
+from emoxformer.data.datamodule import EmoDataModule
+from emoxformer.data.sampler import BalancedSampler
+from emoxformer.errors import ConfigError
+from emoxformer.model.modeling import EmoXFormer
+from emoxformer.model.preprocessing import Preprocessor
+from emoxformer.training.run import TwoStageTrainer
+
+TINY = [
+    "model.hidden_size=32", "model.builtin_width=32", "model.fusion_layers=1", "model.builtin_text_layers=1",
+    "data.samples_per_epoch=96", "train.batch_size=16", "train.stage1.epochs=2", "train.stage2.epochs=2",
+]
+
+
+def tiny_config(root, *extra):
+    return load_config("quickstart", [f"data.root={root}", *TINY, *extra])
+
+
+class StateRecorder(L.Callback):
+    """Copies of the model's weights at the start and end of each stage."""
+
+    def __init__(self):
+        self.stages = []
+
+    def on_fit_start(self, trainer, pl_module):
+        self.stages.append({"start": _copy(pl_module.model)})
+
+    def on_fit_end(self, trainer, pl_module):
+        self.stages[-1]["end"] = _copy(pl_module.model)
+
+
+def _copy(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(sample_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    recorder = StateRecorder()
+    trainer = TwoStageTrainer(tiny_config(sample_root), out, progress=False, extra_callbacks=[recorder])
+    metrics = trainer.run()
+    return out, metrics, recorder
+
+
+def _changed(before, after, prefix):
+    keys = [k for k in before if k.startswith(prefix) and before[k].is_floating_point()]
+    assert keys
+    return [k for k in keys if not torch.equal(before[k], after[k])]
+
+
+def test_stage1_freezes_backbones_and_trains_the_rest(tiny_run):
+    _, _, recorder = tiny_run
+    stage1 = recorder.stages[0]
+    assert _changed(stage1["start"], stage1["end"], "encoders.") == []
+    assert _changed(stage1["start"], stage1["end"], "head.")
+    assert _changed(stage1["start"], stage1["end"], "fusion.")
+
+
+def test_stage2_starts_from_best_stage1_and_trains_backbones(tiny_run):
+    out, _, recorder = tiny_run
+    best_stage1 = load_file(str(out / "stage1" / "best" / "model.safetensors"))
+    start = recorder.stages[1]["start"]
+    assert set(best_stage1) == set(start)
+    for key, value in best_stage1.items():
+        assert torch.equal(value, start[key]), key
+    changed = _changed(start, recorder.stages[1]["end"], "encoders.")
+    for modality in ("text", "audio", "vision"):
+        assert any(k.startswith(f"encoders.{modality}.") for k in changed), modality
+
+
+def test_run_directory_holds_model_metrics_plots_and_records(tiny_run):
+    out, metrics, _ = tiny_run
+    written = json.loads((out / "metrics.json").read_text())
+    assert written == json.loads(json.dumps(metrics))
+    for stage in ("stage1", "stage2"):
+        assert set(written[stage]) == {"meld", "ravdess", "fer2013"}
+        for name, m in written[stage].items():
+            for key in ("accuracy", "weighted_f1", "macro_f1", "uar"):
+                assert 0.0 <= m[key] <= 1.0
+            assert np.array(m["confusion_matrix"]).shape == (7, 7)
+            assert np.array(m["confusion_matrix"]).sum() == m["n"]
+            assert set(m["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    for name in ("config.yaml", "data_summary.json", "environment.json", "training_curves.png", "confusion_stage2_meld.png",
+                 "best/config.json", "best/model.safetensors", "logs/stage1/metrics.csv", "logs/stage2/metrics.csv"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "data_summary.json").read_text())
+    assert summary["ravdess"]["test"]["total"] == 32
+    reloaded = load_config(out / "config.yaml")
+    assert reloaded.model.hidden_size == 32
+
+
+def test_evaluate_command_reproduces_the_run_metrics(tiny_run, sample_root, tmp_path, capsys):
+    out, metrics, _ = tiny_run
+    assert main(["evaluate", "--model", str(out / "best"), "--data", str(sample_root), "--output", str(tmp_path / "m.json")]) == 0
+    evaluated = json.loads((tmp_path / "m.json").read_text())
+    for name in ("meld", "ravdess", "fer2013"):
+        assert evaluated[name]["confusion_matrix"] == metrics["stage2"][name]["confusion_matrix"]
+    assert "w-F1" in capsys.readouterr().out
+
+
+def test_same_seed_same_results(sample_root, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.stage1.epochs=1", "train.stage2.epochs=1")
+        runs.append(TwoStageTrainer(config, tmp_path / name, progress=False).run())
+    assert runs[0] == runs[1]
+    a = load_file(str(tmp_path / "a" / "best" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "best" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("datasets", ["meld", "ravdess", "fer2013"])
+def test_single_dataset_subsets_train_and_evaluate(sample_root, tmp_path, datasets):
+    config = tiny_config(sample_root, f"data.datasets=[{datasets}]", "train.stage1.epochs=1", "train.stage2.epochs=1")
+    metrics = TwoStageTrainer(config, tmp_path, progress=False).run()
+    assert set(metrics["stage2"]) == {datasets}
+
+
+def test_balanced_sampler_draws_a_third_from_each():
+    sampler = BalancedSampler([10, 1000, 37], num_samples=300, seed=1)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        indices = np.array(list(sampler))
+        counts = np.bincount(np.searchsorted([10, 1010], indices, side="right"), minlength=3)
+        assert counts.tolist() == [100, 100, 100]
+        small = indices[indices < 10]
+        assert np.bincount(small, minlength=10).tolist() == [10] * 10  # cycled permutations: even coverage
+    sampler.set_epoch(0)
+    first = list(sampler)
+    assert first == list(sampler)
+    sampler.set_epoch(1)
+    assert first != list(sampler)
+
+
+def test_train_loader_is_balanced_and_only_training_is_augmented(sample_root):
+    config = tiny_config(sample_root)
+    preprocessor = Preprocessor(config.model)
+    dm = EmoDataModule(config.data, preprocessor, batch_size=16, seed=0, progress=False)
+    dm.setup()
+    counts = np.zeros(3)
+    for batch in dm.train_dataloader():
+        counts += np.bincount(batch["dataset"].numpy(), minlength=3)
+    assert counts.sum() == 96
+    assert np.all(np.abs(counts / counts.sum() - 1 / 3) < 0.02)
+    for name in dm.names:
+        assert dm.splits[name]["train"].augment is not None
+        for split in ("val", "test"):
+            dataset = dm.splits[name][split]
+            assert dataset.augment is None
+            first, second = dataset[0], dataset[0]
+            for key in ("text", "audio", "vision"):
+                if key in first:
+                    assert np.array_equal(np.asarray(first[key]), np.asarray(second[key])), (name, split, key)
+    images = dm.splits["fer2013"]["train"]
+    assert not torch.equal(images[0]["vision"], images[0]["vision"])  # training samples are augmented
+
+
+def test_overrides_and_config_errors(tmp_path):
+    config = load_config("quickstart", ["train.batch_size=8", "train.stage2.lr=3e-3", "data.datasets=[meld]"])
+    assert (config.train.batch_size, config.train.stage2.lr, config.data.datasets) == (8, 3e-3, ["meld"])
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_config("quickstart", ["train.batchsize=8"])
+    with pytest.raises(ConfigError, match="not a valid"):
+        load_config("quickstart", ["train.batch_size=many"])
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    paper = load_config("paper")
+    assert (paper.model.text_backbone, paper.model.audio_backbone) == ("roberta-base", "facebook/wav2vec2-base")
+    assert (paper.train.stage1.epochs, paper.train.stage2.epochs, paper.train.batch_size) == (50, 40, 32)
+    assert (paper.train.stage1.lr, paper.train.stage2.lr, paper.model.max_text_tokens) == (1e-4, 5e-5, 128)
+
+
+def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("emoxformer: error: ") and len(err.strip().splitlines()) == 1
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "train.nope=1"]) == 2
+
+
+def test_model_loads_back_and_predicts_like_the_run(tiny_run):
+    out, _, _ = tiny_run
+    model = EmoXFormer.from_pretrained(out / "best")
+    assert model.config.hidden_size == 32
