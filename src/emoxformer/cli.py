@@ -117,6 +117,73 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _format_prediction(prediction) -> str:
+    lines = [f"emotion: {prediction.label}   (from {', '.join(prediction.modalities)})"]
+    for name, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:<9}{p:6.1%}  {'#' * int(round(p * 40))}")
+    for modality, probabilities in prediction.per_modality.items():
+        best = max(probabilities, key=probabilities.get)
+        lines.append(f"  {modality} alone: {best} ({probabilities[best]:.1%})")
+    return "\n".join(lines)
+
+
+def _cmd_predict(args) -> int:
+    from .errors import InputError
+    from .inference import Predictor
+
+    predictor = Predictor.from_pretrained(args.model, device=args.device, detect_faces=not args.no_face_detect,
+                                          max_audio_seconds=args.max_audio_seconds, max_image_pixels=args.max_image_pixels)
+    if args.batch:
+        return _predict_csv(predictor, args)
+    if not any((args.text, args.audio, args.image, args.video)):
+        raise InputError("no input given: pass --text, --audio, --image, --video or --batch FILE.csv")
+    prediction = predictor.predict(text=args.text, audio=args.audio, image=args.image, video=args.video)
+    print(json.dumps(prediction.to_dict(), indent=2) if args.json else _format_prediction(prediction))
+    return 0
+
+
+def _predict_csv(predictor, args) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .errors import DataError, EmoXFormerError
+    from .labels import EMOTIONS
+
+    source = Path(args.batch)
+    if not source.is_file():
+        raise DataError(source, "file not found")
+    try:
+        rows = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(source, f"not a readable CSV ({str(exc).splitlines()[0]})") from None
+    columns = [c for c in ("text", "audio", "image", "video") if c in rows.columns]
+    if not columns:
+        raise DataError(source, "needs at least one of the columns text, audio, image, video")
+
+    def resolve(value: str) -> str | None:
+        if not value.strip():
+            return None
+        path = Path(value)
+        return str(path if path.is_absolute() or path.exists() else source.parent / path)
+
+    results = []
+    for _, row in tqdm(rows.iterrows(), total=len(rows), desc="predicting", disable=args.no_progress):
+        inputs = {"text": row.get("text") or None, **{c: resolve(row.get(c, "")) for c in ("audio", "image", "video")}}
+        try:
+            prediction = predictor.predict(**inputs)
+            results.append({"label": prediction.label, "modalities": "+".join(prediction.modalities), "error": "",
+                            **{f"p_{e}": round(prediction.probabilities[e], 6) for e in EMOTIONS}})
+        except EmoXFormerError as error:
+            results.append({"label": "", "modalities": "", "error": str(error), **{f"p_{e}": "" for e in EMOTIONS}})
+    output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
+    pd.concat([rows, pd.DataFrame(results)], axis=1).to_csv(output, index=False)
+    failed = sum(1 for r in results if r["error"])
+    print(f"wrote {len(results)} predictions to {output}" + (f"; {failed} rows failed (see the error column)" if failed else ""))
+    return 2 if failed == len(results) and results else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoxformer",
@@ -180,6 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     quick.set_defaults(func=_cmd_quickstart)
+
+    pred = commands.add_parser(
+        "predict", help="emotion of your own text, speech, face image or video",
+        description="Predict the emotion of any mix of text, an audio file, a face image and a video with a trained model.",
+    )
+    pred.add_argument("--model", required=True, help="model folder (e.g. RUN_DIR/best)")
+    pred.add_argument("--text", help="an utterance")
+    pred.add_argument("--audio", help="speech file (wav, flac, ogg, mp3; any rate, mono or stereo)")
+    pred.add_argument("--image", help="photo with a face (the largest face is cropped) or a face crop with --no-face-detect")
+    pred.add_argument("--video", help="video file: audio track and sampled frames (combined with --text if given)")
+    pred.add_argument("--batch", help="CSV with columns text,audio,image,video (any subset; relative paths from the CSV's folder)")
+    pred.add_argument("--output", help="output CSV for --batch (default FILE_predictions.csv)")
+    pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pred.add_argument("--no-face-detect", action="store_true", help="images are already cropped faces")
+    pred.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    pred.add_argument("--max-audio-seconds", type=float, default=600.0, help="refuse longer audio (default 600)")
+    pred.add_argument("--max-image-pixels", type=int, default=40_000_000, help="refuse larger images (default 40 MP)")
+    pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
+    pred.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -49,7 +49,6 @@ class DataConfig:
     fer_val_fraction: float = 0.1
     split_seed: int = 42
     skip_bad: bool = False
-    max_audio_seconds: float = 8.0
     balanced: bool = True  # each epoch draws 1/k of its samples from each of k datasets
     samples_per_epoch: int | None = None  # default: the size of the (replicated) training sets together
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -25,3 +25,7 @@ class ConfigError(EmoXFormerError):
 
 class ModelLoadError(EmoXFormerError):
     """A model directory is missing, incomplete or not an EmoXFormer model."""
+
+
+class InputError(EmoXFormerError):
+    """A user input to prediction (text, audio, image or video) is missing, unreadable or unusable."""

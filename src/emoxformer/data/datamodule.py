@@ -46,7 +46,7 @@ class EmoDataModule(L.LightningDataModule):
             store = None
             if name == "ravdess":
                 all_audio = [r for split in SPLITS for r in records[split]]
-                store = AudioStore(all_audio, self.preprocessor.config.sample_rate, self.data_config.max_audio_seconds, self.progress)
+                store = AudioStore(all_audio, self.preprocessor.config.sample_rate, self.progress)
             index = DATASET_NAMES.index(name)
             train_records = records.train * (self.data_config.ravdess_replicate if name == "ravdess" else 1)
             self.splits[name] = {

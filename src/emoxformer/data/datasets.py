@@ -14,12 +14,11 @@ from .records import AudioRecord, ImageRecord, TextRecord
 class AudioStore:
     """Every clip decoded once, mixed to mono and resampled to 16 kHz, kept in memory by record id."""
 
-    def __init__(self, records: list[AudioRecord], sample_rate: int, max_seconds: float, progress: bool = True):
-        self.max_samples = int(max_seconds * sample_rate)
+    def __init__(self, records: list[AudioRecord], sample_rate: int, progress: bool = True):
         self.waves: dict[str, np.ndarray] = {}
         unique = {r.id: r for r in records}
         for record in tqdm(unique.values(), desc="decoding RAVDESS audio", disable=not progress or len(unique) < 50, leave=False):
-            self.waves[record.id] = load_audio(record.path, sample_rate)[: self.max_samples]
+            self.waves[record.id] = load_audio(record.path, sample_rate)
 
     def __getitem__(self, record_id: str) -> np.ndarray:
         return self.waves[record_id]

@@ -34,6 +34,7 @@ class EmoXFormerConfig:
     # Preprocessing that belongs to the model.
     max_text_tokens: int = 128
     sample_rate: int = 16_000
+    max_audio_seconds: float = 8.0  # longer clips keep their first seconds (RAVDESS clips last 2.9-5.3 s)
     image_size: int = 48  # HF vision backbones overwrite these from their own config at build time
     image_channels: int = 1
     image_mean: list[float] = field(default_factory=lambda: [0.5])
@@ -42,6 +43,8 @@ class EmoXFormerConfig:
     builtin_width: int = 128
     builtin_text_layers: int = 2
     builtin_audio_mels: int = 64
+    # Softmax temperature fitted on validation data after training (probability calibration).
+    temperature: float = 1.0
     # Filled by save_pretrained: each HF backbone's own config, so weights saved in full rebuild offline.
     backbone_configs: dict = field(default_factory=dict)
 

@@ -88,6 +88,10 @@ class EmoXFormer(nn.Module):
                 pooled.append(self.head[0].weight.new_zeros(batch_size, self.config.hidden_size))
         return self.head(torch.cat(pooled, dim=-1))
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities: softmax of logits divided by the fitted temperature."""
+        return (logits.float() / self.config.temperature).softmax(-1)
+
     # ------------------------------------------------------------------ two-stage schedule
     def backbone_parameters(self):
         return self.encoders.parameters()

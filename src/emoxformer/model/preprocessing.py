@@ -44,8 +44,9 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ audio
     def prepare_audio(self, waveform: np.ndarray) -> np.ndarray:
-        """Mono 16 kHz float32 -> zero mean, unit variance (as Wav2Vec2 expects), at least one window long."""
-        waveform = np.asarray(waveform, dtype=np.float32)
+        """Mono 16 kHz float32 -> first `max_audio_seconds`, zero mean and unit variance (as Wav2Vec2 expects),
+        at least one analysis window long."""
+        waveform = np.asarray(waveform, dtype=np.float32)[: int(self.config.max_audio_seconds * self.config.sample_rate)]
         if waveform.size < MIN_AUDIO_SAMPLES:
             waveform = np.pad(waveform, (0, MIN_AUDIO_SAMPLES - waveform.size))
         return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)

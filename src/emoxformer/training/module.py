@@ -53,7 +53,7 @@ class EmoXFormerModule(L.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         logits = self.model(batch)
-        return {"probabilities": logits.float().softmax(-1).cpu(), "labels": batch["labels"].cpu(),
+        return {"logits": logits.float().cpu(), "probabilities": self.model.probabilities(logits).cpu(), "labels": batch["labels"].cpu(),
                 "dataset": batch["dataset"].cpu(), "ids": batch["ids"]}
 
     def configure_optimizers(self):

@@ -56,6 +56,7 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
     outputs = trainer.predict(module, dataloaders=loader)
     return {
+        "logits": torch.cat([o["logits"] for o in outputs]),
         "probabilities": torch.cat([o["probabilities"] for o in outputs]),
         "labels": torch.cat([o["labels"] for o in outputs]),
         "dataset": torch.cat([o["dataset"] for o in outputs]),
@@ -66,6 +67,21 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
 def evaluate_predictions(predictions: dict, datamodule: EmoDataModule) -> dict:
     return metrics_by_dataset(predictions["probabilities"].argmax(-1), predictions["labels"], predictions["dataset"],
                               datamodule.dataset_indices)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The softmax temperature that minimises validation negative log-likelihood (Guo et al., 2017)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp().clamp(0.05, 20.0))
 
 
 def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
@@ -117,6 +133,10 @@ class TwoStageTrainer:
             self._plot_confusions(stage_name, metrics[stage_name])
         if previous_best is None:
             raise ConfigError("both stages have 0 epochs: nothing to train")
+        validation = predict(model, datamodule, "val", config.train)
+        model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
+        predictions = predict(model, datamodule, "test", config.train)
+        metrics["temperature"] = model.config.temperature
         model.save_pretrained(out / "best", tokenizer=preprocessor.tokenizer)
         metrics["best_stage"] = previous_best.parent.name
         _write_json(out / "metrics.json", metrics)

@@ -1,0 +1,191 @@
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+from PIL import Image
+
+from emoxformer import Predictor
+from emoxformer.cli import main
+from emoxformer.config import load_config
+from emoxformer.data.audio_io import load_audio
+from emoxformer.data.datamodule import EmoDataModule
+from emoxformer.data.records import AudioRecord, ImageRecord, TextRecord
+from emoxformer.data.sample_data import draw_face, synthesize_voice
+from emoxformer.errors import InputError, ModelLoadError
+from emoxformer.inference.faces import find_largest_face
+from emoxformer.labels import EMOTIONS
+from emoxformer.model.preprocessing import Preprocessor
+from emoxformer.training.run import TwoStageTrainer, predict
+from media_factory import face_photo, write_video
+
+
+@pytest.fixture(scope="module")
+def trained(sample_root, tmp_path_factory):
+    """A model trained by the quickstart config (shortened: 1 + 8 epochs)."""
+    out = tmp_path_factory.mktemp("quickstart")
+    config = load_config("quickstart", [f"data.root={sample_root}", "train.stage1.epochs=1", "train.stage2.epochs=8"])
+    TwoStageTrainer(config, out, progress=False).run()
+    return out / "best"
+
+
+@pytest.fixture(scope="module")
+def predictor(trained):
+    return Predictor.from_pretrained(trained, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def real_face(real_samples):
+    return np.asarray(Image.open(real_samples / "fer2013" / "test" / "happy" / "PrivateTest_10077120.jpg").convert("L"))
+
+
+def _voice(seconds=1.5, rate=48_000):
+    return synthesize_voice(np.random.default_rng(3), 3, actor=2, seconds=seconds, rate=rate)
+
+
+def test_every_modality_combination(predictor, sample_root, tmp_path):
+    wav = next((sample_root / "ravdess" / "Actor_21").glob("*.wav"))
+    face = draw_face(np.random.default_rng(0), "happy")
+    inputs = {"text": "I'm so happy, yay!", "audio": str(wav), "image": face}
+    for r in range(1, 4):
+        for subset in itertools.combinations(inputs, r):
+            prediction = predictor.predict(**{k: inputs[k] for k in subset}, detect_faces=False)
+            assert abs(sum(prediction.probabilities.values()) - 1) < 1e-5
+            assert set(prediction.probabilities) == set(EMOTIONS) and prediction.label in EMOTIONS
+            assert prediction.modalities == tuple(subset)
+            assert json.loads(json.dumps(prediction.to_dict()))["label"] == prediction.label
+
+
+def test_only_the_given_modalities_run(predictor):
+    calls = []
+    hooks = [predictor.model.encoders[m].register_forward_hook(lambda *a, m=m: calls.append(m)) for m in ("text", "audio", "vision")]
+    try:
+        predictor.predict(text="that is disgusting")
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == ["text"]
+
+
+def test_stereo_44k_and_mono_16k_of_the_same_signal_agree(predictor, tmp_path):
+    voice = _voice(rate=44_100)
+    stereo = np.stack([voice, voice * 0.98], axis=1)
+    sf.write(tmp_path / "stereo.wav", stereo, 44_100, subtype="PCM_16")
+    mono16 = soxr.resample(voice * 0.99, 44_100, 16_000)
+    sf.write(tmp_path / "mono.flac", mono16, 16_000)
+    a = predictor.predict(audio=tmp_path / "stereo.wav")
+    b = predictor.predict(audio=tmp_path / "mono.flac")
+    c = predictor.predict(audio=mono16, sample_rate=16_000)
+    assert a.label == b.label == c.label
+    assert max(abs(a.probabilities[e] - b.probabilities[e]) for e in EMOTIONS) < 0.05
+
+
+def test_face_off_centre_on_a_large_photo_is_cropped(predictor, real_face, tmp_path):
+    x, y, w, h = face_photo(real_face, tmp_path / "photo.jpg")
+    box = find_largest_face(np.asarray(Image.open(tmp_path / "photo.jpg")))
+    assert box is not None
+    bx, by, bw, bh = box
+    overlap = max(0, min(x + w, bx + bw) - max(x, bx)) * max(0, min(y + h, by + bh) - max(y, by))
+    assert overlap / float(w * h + bw * bh - overlap) > 0.5  # IoU with the pasted face
+    assert predictor.predict(image=tmp_path / "photo.jpg").modalities == ("image",)
+    Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(tmp_path / "wall.png")
+    with pytest.raises(InputError, match="no face found"):
+        predictor.predict(image=tmp_path / "wall.png")
+
+
+def test_video_with_audio_track(predictor, real_face, tmp_path):
+    path = write_video(tmp_path / "clip.mp4", real_face, _voice(rate=16_000), 16_000)
+    prediction = predictor.predict(video=path, text="I love it so much")
+    assert prediction.modalities == ("text", "audio", "image")
+    assert set(prediction.per_modality) == {"text", "audio", "image"}
+    assert abs(sum(prediction.probabilities.values()) - 1) < 1e-5
+
+
+def test_predict_agrees_with_evaluate_sample_by_sample(trained, predictor, sample_root):
+    config = load_config("quickstart", [f"data.root={sample_root}"])
+    datamodule = EmoDataModule(config.data, Preprocessor.for_model(predictor.model.config, trained), progress=False)
+    datamodule.setup()
+    evaluated = predict(predictor.model, datamodule, "test", config.train)
+    records = [r for name in datamodule.names for r in datamodule.records[name].test]
+    items = []
+    for record in records:
+        if isinstance(record, TextRecord):
+            items.append({"text": record.text})
+        elif isinstance(record, AudioRecord):
+            items.append({"audio": record.path})
+        elif isinstance(record, ImageRecord):
+            items.append({"image": record.pixels, "detect_faces": False})
+    predictions = predictor.predict_batch(items)
+    assert [r.id for r in records] == evaluated["ids"]
+    ours = np.array([[p.probabilities[e] for e in EMOTIONS] for p in predictions])
+    np.testing.assert_allclose(ours, evaluated["probabilities"].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "no input given"),
+        ({"text": "   "}, "text is empty"),
+        ({"audio": "missing.wav"}, "audio file not found"),
+        ({"audio": np.zeros(16000, np.float32), "sample_rate": 16000}, "audio is silent"),
+        ({"audio": np.ones(100, np.float32), "sample_rate": 16000}, "too short"),
+        ({"audio": np.ones(16000, np.float32)}, "needs its sample rate"),
+        ({"image": "missing.png"}, "image file not found"),
+    ],
+)
+def test_bad_inputs_are_input_errors(predictor, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        predictor.predict(**kwargs)
+
+
+def test_unreadable_and_oversized_files(predictor, tmp_path):
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    with pytest.raises(InputError, match="junk.wav: unreadable audio"):
+        predictor.predict(audio=tmp_path / "junk.wav")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="junk.png: unreadable image"):
+        predictor.predict(image=tmp_path / "junk.png")
+    sf.write(tmp_path / "long.wav", np.full(16000 * 3, 0.1, np.float32), 16000)
+    small = Predictor(predictor.model, predictor.preprocessor, device="cpu", max_audio_seconds=2, max_image_pixels=1000)
+    with pytest.raises(InputError, match="more than the limit"):
+        small.predict(audio=tmp_path / "long.wav")
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(InputError, match="big.png: image has 100x100 pixels"):
+        small.predict(image=tmp_path / "big.png")
+
+
+def test_cli_predict_table_json_and_errors(trained, tmp_path, capsys):
+    assert main(["predict", "--model", str(trained), "--text", "that's revolting, yuck"]) == 0
+    assert "emotion: " in capsys.readouterr().out
+    assert main(["predict", "--model", str(trained), "--text", "wow, no way!", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["modalities"] == ["text"]
+    assert main(["predict", "--model", str(trained)]) == 2
+    assert main(["predict", "--model", str(tmp_path), "--text", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert "not an EmoXFormer model folder" in err
+    result = subprocess.run([sys.executable, "-m", "emoxformer.cli", "predict", "--model", str(trained), "--audio", str(tmp_path / "x.wav")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "audio file not found" in result.stderr
+
+
+def test_cli_batch_csv(trained, sample_root, tmp_path, capsys):
+    wav = next((sample_root / "ravdess" / "Actor_22").glob("*.wav"))
+    (tmp_path / "rows.csv").write_text(f"text,audio\nI'm so sad,\n,{wav}\nhello,missing.wav\n")
+    assert main(["predict", "--model", str(trained), "--batch", str(tmp_path / "rows.csv"), "--no-progress"]) == 0
+    import pandas as pd
+
+    out = pd.read_csv(tmp_path / "rows_predictions.csv").fillna({"error": "", "modalities": ""})
+    assert len(out) == 3 and out.loc[0, "modalities"] == "text" and out.loc[1, "modalities"] == "audio"
+    assert "audio file not found" in out.loc[2, "error"]
+    assert abs(sum(out.loc[0, f"p_{e}"] for e in EMOTIONS) - 1) < 1e-4
+    assert "1 rows failed" in capsys.readouterr().out
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(ModelLoadError):
+        Predictor.from_pretrained(tmp_path)
