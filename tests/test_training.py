@@ -129,7 +129,7 @@ def test_balanced_sampler_draws_a_third_from_each():
     sampler = BalancedSampler([10, 1000, 37], num_samples=300, seed=1)
     for epoch in range(3):
         sampler.set_epoch(epoch)
-        indices = np.array(list(sampler))
+        indices = np.array([index for index, _ in sampler])
         counts = np.bincount(np.searchsorted([10, 1010], indices, side="right"), minlength=3)
         assert counts.tolist() == [100, 100, 100]
         small = indices[indices < 10]
@@ -161,7 +161,9 @@ def test_train_loader_is_balanced_and_only_training_is_augmented(sample_root):
                 if key in first:
                     assert np.array_equal(np.asarray(first[key]), np.asarray(second[key])), (name, split, key)
     images = dm.splits["fer2013"]["train"]
-    assert not torch.equal(images[0]["vision"], images[0]["vision"])  # training samples are augmented
+    assert not torch.equal(images[(0, 1)]["vision"], images[(0, 2)]["vision"])  # training draws are augmented
+    assert torch.equal(images[(0, 1)]["vision"], images[(0, 1)]["vision"])  # as a function of the draw seed
+    assert torch.equal(images[0]["vision"], dm.splits["fer2013"]["train"][0]["vision"])
 
 
 def test_overrides_and_config_errors(tmp_path):

@@ -50,11 +50,11 @@ def _experiment_config(args):
     return load_config(args.config, overrides)
 
 
-def _train_and_report(config, out, progress: bool) -> int:
+def _train_and_report(config, out, progress: bool, resume: bool = False) -> int:
     from .training.run import TwoStageTrainer, example_lines, print_report
 
     trainer = TwoStageTrainer(config, out, progress=progress)
-    metrics = trainer.run()
+    metrics = trainer.run(resume=resume)
     print()
     print(print_report(metrics))
     print()
@@ -64,6 +64,20 @@ def _train_and_report(config, out, progress: bool) -> int:
 
 
 def _cmd_train(args) -> int:
+    if args.resume:
+        from pathlib import Path
+
+        from .config import load_config
+        from .errors import ConfigError
+
+        run = Path(args.resume)
+        if not (run / "config.yaml").is_file():
+            raise ConfigError(f"{run}: not a run directory to resume (config.yaml missing)")
+        return _train_and_report(load_config(run / "config.yaml"), run, not args.no_progress, resume=True)
+    if not args.out:
+        from .errors import ConfigError
+
+        raise ConfigError("--out RUN_DIR is required (or --resume RUN_DIR)")
     return _train_and_report(_experiment_config(args), args.out, not args.no_progress)
 
 
@@ -218,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, paper (default quickstart)")
     train.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
     _add_data_paths(train)
-    train.add_argument("--out", required=True, help="run directory: best model, metrics.json, plots, logs")
+    train.add_argument("--out", help="run directory: best model, metrics.json, plots, logs")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
     train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")
     train.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")

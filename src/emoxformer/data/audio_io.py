@@ -24,11 +24,25 @@ def resample(samples: np.ndarray, rate: int, target_rate: int = TARGET_SAMPLE_RA
     return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def check_wav_complete(path: Path) -> None:
+    """libsndfile silently reads a truncated WAV as a shorter one; compare the RIFF size with the file size."""
+    if path.suffix.lower() != ".wav":
+        return
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+    if len(header) == 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        declared = int.from_bytes(header[4:8], "little") + 8
+        if declared > size:
+            raise DataError(path, f"truncated WAV file (header declares {declared} bytes, the file has {size})")
+
+
 def load_audio(path: str | Path, target_rate: int = TARGET_SAMPLE_RATE) -> np.ndarray:
     """Read an audio file, mix down to mono and resample; a DataError names the file on any problem."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "audio file not found")
+    check_wav_complete(path)
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, RandomSampler
+from torch.utils.data import ConcatDataset, DataLoader
 
 from ..errors import ConfigError
 from ..model.preprocessing import Preprocessor
 from .collate import Collator
-from .datasets import AudioStore, RecordDataset
+from .datasets import AudioStore, RecordDataset, TrainingSet
 from .records import SPLITS, SplitRecords
 from .sampler import BalancedSampler
 from .sources import DATASET_NAMES, load_dataset
@@ -50,7 +50,7 @@ class EmoDataModule(L.LightningDataModule):
             index = DATASET_NAMES.index(name)
             train_records = records.train * (self.data_config.ravdess_replicate if name == "ravdess" else 1)
             self.splits[name] = {
-                "train": RecordDataset(train_records, index, self.preprocessor, self.data_config.augment, store, self.seed),
+                "train": RecordDataset(train_records, index, self.preprocessor, self.data_config.augment, store),
                 "val": RecordDataset(records.val, index, self.preprocessor, None, store),
                 "test": RecordDataset(records.test, index, self.preprocessor, None, store),
             }
@@ -71,12 +71,9 @@ class EmoDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         parts = [self.splits[name]["train"] for name in self.names]
-        dataset = ConcatDataset(parts)
+        dataset = TrainingSet(parts)
         num_samples = self.data_config.samples_per_epoch or len(dataset)
-        if self.data_config.balanced:
-            sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed)
-        else:
-            sampler = RandomSampler(dataset, num_samples=num_samples, generator=torch.Generator().manual_seed(self.seed))
+        sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced)
         return self._loader(dataset, self.batch_size, sampler)
 
     def eval_dataset(self, split: str) -> ConcatDataset:

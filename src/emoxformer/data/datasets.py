@@ -1,8 +1,10 @@
 """Torch datasets that turn records into prepared samples for the collator."""
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import ConcatDataset, Dataset
 from tqdm.auto import tqdm
 
 from ..model.preprocessing import Preprocessor
@@ -25,46 +27,53 @@ class AudioStore:
 
 
 class RecordDataset(Dataset):
-    """Prepared samples of one dataset split; `augment` (an AugmentConfig) only for training splits."""
+    """Prepared samples of one dataset split; `augment` (an AugmentConfig) only for training splits.
+
+    An index may come with a draw seed, `(index, seed)`, as the training sampler gives them: the augmentation of
+    a draw is then a function of that seed alone, so runs repeat exactly across worker counts, ranks and resumes.
+    """
 
     def __init__(self, records: list, dataset_index: int, preprocessor: Preprocessor, augment=None,
-                 audio_store: AudioStore | None = None, seed: int = 0):
+                 audio_store: AudioStore | None = None):
         self.records = records
         self.dataset_index = dataset_index
         self.preprocessor = preprocessor
         self.augment = augment if augment is not None and augment.enabled else None
         self.audio_store = audio_store
-        self.seed = seed
-        self._rng = None
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def _random(self) -> np.random.Generator:
-        # One stream per process: the main process keeps its stream across epochs; a worker's seed comes from
-        # the DataLoader (new each epoch, fixed by the run's seed), so CPU runs repeat exactly.
-        if self._rng is None:
-            info = get_worker_info()
-            self._rng = np.random.default_rng([self.seed, self.dataset_index, info.seed if info else 0])
-        return self._rng
-
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        index, draw_seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
         sample = {"id": record.id, "label": record.label, "dataset": self.dataset_index}
-        pre, aug = self.preprocessor, self.augment
+        pre = self.preprocessor
+        aug = self.augment if draw_seed is not None else None
+        rng = np.random.default_rng(draw_seed) if aug else None
         if isinstance(record, TextRecord):
-            text = word_dropout(record.text, aug.word_dropout, self._random()) if aug else record.text
+            text = word_dropout(record.text, aug.word_dropout, rng) if aug else record.text
             sample["text"] = pre.tokenize(text)
         elif isinstance(record, AudioRecord):
             wave = self.audio_store[record.id]
             if aug:
-                wave = augment_waveform(wave, (aug.gain_min, aug.gain_max), aug.max_shift, self._random())
+                wave = augment_waveform(wave, (aug.gain_min, aug.gain_max), aug.max_shift, rng)
             sample["audio"] = pre.prepare_audio(wave)
         elif isinstance(record, ImageRecord):
             pixels = record.pixels
             if aug:
-                pixels = augment_image(pixels, aug.crop_scale_min, aug.hflip, aug.brightness, aug.contrast, self._random())
+                pixels = augment_image(pixels, aug.crop_scale_min, aug.hflip, aug.brightness, aug.contrast, rng)
             sample["vision"] = pre.prepare_image(pixels)
         else:
             raise TypeError(f"unknown record type {type(record).__name__}")
         return sample
+
+
+class TrainingSet(ConcatDataset):
+    """The training splits of several datasets, indexed by `(global index, draw seed)` pairs."""
+
+    def __getitem__(self, key) -> dict:
+        index, draw_seed = key if isinstance(key, tuple) else (key, None)
+        part = bisect.bisect_right(self.cumulative_sizes, index)
+        local = index - (self.cumulative_sizes[part - 1] if part else 0)
+        return self.datasets[part][(local, draw_seed)]

@@ -9,6 +9,7 @@ import soundfile as sf
 
 from ..errors import ConfigError, DataError
 from ..labels import LABEL_TO_INDEX, RAVDESS_EMOTIONS
+from .audio_io import check_wav_complete
 from .errors_policy import BadRowPolicy
 from .records import AudioRecord, SplitRecords
 
@@ -70,6 +71,7 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
 
 
 def _probe(path: Path):
+    check_wav_complete(path)
     try:
         return sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:

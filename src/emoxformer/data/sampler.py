@@ -7,20 +7,23 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
-class BalancedSampler(Sampler[int]):
-    """Indices into a ConcatDataset of k datasets, `num_samples // k` (±1) drawn from each per epoch.
+class BalancedSampler(Sampler[tuple[int, int]]):
+    """`(index, draw seed)` pairs into a TrainingSet of k datasets, `num_samples // k` (±1) from each per epoch.
 
     Within a dataset, draws walk a fresh permutation (cycled when a dataset is smaller than its share),
-    so every sample is seen before any repeats. Deterministic for (seed, epoch); call `set_epoch`.
+    so every sample is seen before any repeats. With `balanced=False`, draws walk permutations of the
+    concatenation instead (datasets in proportion to their sizes). Deterministic for (seed, epoch): call
+    `set_epoch`. The draw seed fixes each draw's augmentation.
     """
 
-    def __init__(self, dataset_sizes: list[int], num_samples: int, seed: int = 0):
+    def __init__(self, dataset_sizes: list[int], num_samples: int, seed: int = 0, balanced: bool = True):
         if not dataset_sizes or min(dataset_sizes) <= 0:
             raise ValueError(f"balanced sampling needs non-empty datasets, got sizes {dataset_sizes}")
         self.sizes = list(dataset_sizes)
         self.offsets = np.concatenate(([0], np.cumsum(self.sizes)[:-1]))
         self.num_samples = int(num_samples)
         self.seed = seed
+        self.balanced = balanced
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -35,15 +38,25 @@ class BalancedSampler(Sampler[int]):
 
     def epoch_indices(self) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch])
+        if not self.balanced:
+            return _cycled_permutations(rng, sum(self.sizes), self.num_samples)
         draws = []
         for size, offset, quota in zip(self.sizes, self.offsets, self.quotas(rng)):
-            repeats = -(-quota // size)
-            order = np.concatenate([rng.permutation(size) for _ in range(repeats)])[:quota]
-            draws.append(order + offset)
+            draws.append(_cycled_permutations(rng, size, quota) + offset)
         return rng.permutation(np.concatenate(draws))
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_indices().tolist())
+    def epoch_draws(self) -> list[tuple[int, int]]:
+        indices = self.epoch_indices()
+        seeds = np.random.default_rng([self.seed, self.epoch, 1]).integers(0, 2**62, size=len(indices))
+        return list(zip(indices.tolist(), seeds.tolist()))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.epoch_draws())
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+def _cycled_permutations(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    repeats = -(-count // size)
+    return np.concatenate([rng.permutation(size) for _ in range(repeats)])[:count]

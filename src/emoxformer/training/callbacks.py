@@ -31,3 +31,44 @@ class ExportBestModel(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict.get("best")
+
+
+class RNGState(L.Callback):
+    """Keep the Python, NumPy and torch random states in checkpoints, so a resumed run repeats the original.
+
+    Stored as plain lists and tensors, so checkpoints load with `torch.load(weights_only=True)`.
+    """
+
+    def state_dict(self) -> dict:
+        import random
+
+        import numpy as np
+        import torch
+
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        state = {
+            "python": _to_lists(random.getstate()),
+            "numpy": [kind, keys.tolist(), int(position), int(has_gauss), float(gauss)],
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        version, internal, gauss = state_dict["python"]
+        random.setstate((version, tuple(internal), gauss))
+        kind, keys, position, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+def _to_lists(value):
+    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value

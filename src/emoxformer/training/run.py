@@ -23,10 +23,11 @@ from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusio
 from ..labels import EMOTIONS
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from .callbacks import ExportBestModel
+from .callbacks import ExportBestModel, RNGState
 from .module import EmoXFormerModule
 
 STAGES = ("stage1", "stage2")
+STAGE_METRICS = "test_metrics.json"  # written when a stage has finished; a resumed run keeps such stages
 
 # Lightning's advice that does not apply here: frozen encoders are in eval mode on purpose (stage 1), and
 # worker counts / logging intervals are chosen by the config.
@@ -106,7 +107,9 @@ class TwoStageTrainer:
         self.progress = progress
         self.extra_callbacks = list(extra_callbacks or [])
 
-    def run(self) -> dict:
+    def run(self, resume: bool = False) -> dict:
+        """Train both stages. With `resume`, finished stages are kept and an interrupted one continues from
+        its last checkpoint (same epoch, optimiser, scheduler, sampler and random state)."""
         config, out = self.config, self.out
         out.mkdir(parents=True, exist_ok=True)
         L.seed_everything(config.train.seed, workers=True, verbose=False)
@@ -119,16 +122,27 @@ class TwoStageTrainer:
 
         metrics: dict = {}
         previous_best: Path | None = None
-        for stage_name in STAGES:
+        for number, stage_name in enumerate(STAGES, start=1):
             stage = getattr(config.train, stage_name)
             if stage.epochs <= 0:
                 continue
+            finished = out / stage_name / STAGE_METRICS
             if previous_best is not None:
                 model.load_state_dict(load_file(str(previous_best / WEIGHTS_NAME)))
-            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule)
+            if resume and finished.is_file():
+                print(f"{stage_name}: finished before, kept", flush=True)
+                metrics[stage_name] = json.loads(finished.read_text())
+                previous_best = out / stage_name / "best"
+                continue
+            # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
+            L.seed_everything(config.train.seed + number, workers=True, verbose=False)
+            last = out / stage_name / "checkpoints" / "last.ckpt"
+            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
+                                        ckpt_path=last if resume and last.is_file() else None)
             model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
             predictions = predict(model, datamodule, "test", config.train)
             metrics[stage_name] = evaluate_predictions(predictions, datamodule)
+            _write_json(finished, metrics[stage_name])
             previous_best = best_dir
             self._plot_confusions(stage_name, metrics[stage_name])
         if previous_best is None:
@@ -144,11 +158,11 @@ class TwoStageTrainer:
         self.predictions = predictions
         return metrics
 
-    def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule) -> Path:
+    def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule, ckpt_path: Path | None = None) -> Path:
         model.freeze_backbones(stage.freeze_backbones)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         print(f"{stage_name}: backbones {'frozen' if stage.freeze_backbones else 'trainable'}, up to {stage.epochs} epochs "
-              f"at lr {stage.lr:g}, {trainable:,} trainable parameters", flush=True)
+              f"at lr {stage.lr:g}, {trainable:,} trainable parameters" + (f", resuming from {ckpt_path}" if ckpt_path else ""), flush=True)
         module = EmoXFormerModule(model, datamodule.names, self.config.train, stage)
         stage_dir = self.out / stage_name
         monitor = self.config.train.monitor
@@ -157,14 +171,16 @@ class TwoStageTrainer:
             EarlyStopping(monitor=monitor, mode="max", patience=stage.patience),
             ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
             LearningRateMonitor(logging_interval="epoch"),
+            RNGState(),
         ] + self.extra_callbacks
         loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
         trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers, self.progress)
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         return stage_dir / "best"
 
     def _write_run_records(self, datamodule: EmoDataModule) -> None:
-        save_config(self.config, self.out / "config.yaml")
+        if not (self.out / "config.yaml").is_file():
+            save_config(self.config, self.out / "config.yaml")
         _write_json(self.out / "data_summary.json", datamodule.summary())
         _write_json(self.out / "environment.json", {
             "emoxformer": __version__, "torch": torch.__version__, "lightning": L.__version__,
