@@ -151,8 +151,14 @@ class EmoXFormer(nn.Module):
         directory = Path(directory)
         config = load_model_config(directory)
         saved_configs = dict(config.backbone_configs)
-        model = cls(config, saved_configs)
-        state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
+        try:
+            model = cls(config, saved_configs)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"{directory / CONFIG_NAME}: cannot build the model it describes ({exc})") from None
+        try:
+            state = load_file(str(directory / WEIGHTS_NAME), device=map_location)
+        except Exception as exc:  # safetensors raises its own error types for corrupt or foreign files
+            raise ModelLoadError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
         expected = model.state_dict()
         referenced = tuple(f"encoders.{m}.backbone." for m in MODALITIES if not is_builtin(config.backbone(m)) and m not in saved_configs)
         missing = [k for k in expected if k not in state and not k.startswith(referenced)]
