@@ -192,3 +192,21 @@ def test_model_loads_back_and_predicts_like_the_run(tiny_run):
     out, _, _ = tiny_run
     model = EmoXFormer.from_pretrained(out / "best")
     assert model.config.hidden_size == 32
+
+
+def test_skip_bad_trains_and_reports_skipped_rows(sample_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(sample_root, root)
+    csv = root / "fer2013" / "fer2013.csv"
+    lines = csv.read_text().splitlines()
+    lines[2] = "3,1 2 3,Training"
+    csv.write_text("\n".join(lines) + "\n")
+    args = ["train", "--data", str(root), "--out", str(tmp_path / "run"), "--no-progress", *TINY,
+            "train.stage1.epochs=1", "train.stage2.epochs=1"]
+    assert main(args) == 2  # stops by default
+    assert main(args + ["--skip-bad"]) == 0
+    summary = json.loads((tmp_path / "run" / "data_summary.json").read_text())
+    assert summary["fer2013"]["skipped"]["total"] == 1
+    assert "row 2: pixel string has 3 values" in summary["fer2013"]["skipped"]["examples"][0]

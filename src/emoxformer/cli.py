@@ -47,6 +47,8 @@ def _experiment_config(args):
         overrides.append(f"data.datasets=[{args.datasets}]")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"train.seed={args.seed}")
+    if getattr(args, "skip_bad", False):
+        overrides.append("data.skip_bad=true")
     return load_config(args.config, overrides)
 
 
@@ -236,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
     train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")
     train.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    train.add_argument("--skip-bad", action="store_true", help="skip bad rows/files (counted in data_summary.json) instead of stopping")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.set_defaults(func=_cmd_train)
