@@ -47,6 +47,9 @@ def _experiment_config(args):
         overrides.append(f"data.datasets=[{args.datasets}]")
     if getattr(args, "seed", None) is not None:
         overrides.append(f"train.seed={args.seed}")
+    for option in ("accelerator", "devices", "num_nodes", "strategy", "precision"):
+        if getattr(args, option, None) is not None:
+            overrides.append(f"train.{option}={getattr(args, option)}")
     if getattr(args, "skip_bad", False):
         overrides.append("data.skip_bad=true")
     return load_config(args.config, overrides)
@@ -57,6 +60,8 @@ def _train_and_report(config, out, progress: bool, resume: bool = False) -> int:
 
     trainer = TwoStageTrainer(config, out, progress=progress)
     metrics = trainer.run(resume=resume)
+    if not trainer.is_main:
+        return 0  # other DDP ranks: rank 0 reports
     print()
     print(print_report(metrics))
     print()
@@ -238,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
     train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")
     train.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    train.add_argument("--accelerator", help="cpu, gpu or auto (train.accelerator)")
+    train.add_argument("--devices", help="processes per node, e.g. 4, or auto (train.devices); batch_size is per process")
+    train.add_argument("--num-nodes", type=int, help="number of nodes (train.num_nodes)")
+    train.add_argument("--strategy", help="auto, ddp, fsdp, ... (train.strategy)")
+    train.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed (train.precision)")
     train.add_argument("--skip-bad", action="store_true", help="skip bad rows/files (counted in data_summary.json) instead of stopping")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")

@@ -77,9 +77,12 @@ class TrainConfig:
     monitor: str = "val/score"  # mean over datasets of validation weighted-F1
     grad_clip: float = 1.0
     num_workers: int = 0
-    accelerator: str = "auto"
-    devices: str | int = "auto"
-    precision: str = "32-true"
+    accelerator: str = "auto"  # cpu, gpu, auto
+    devices: str | int = "auto"  # processes per node (DDP); batch_size is per process
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto, ddp, fsdp, ...
+    sync_batchnorm: bool = True  # BatchNorm statistics over all processes, as one process would see them
+    precision: str = "32-true"  # 32-true, bf16-mixed, 16-mixed
     log_every_n_steps: int = 10
     progress_bar: bool = True
 

@@ -73,7 +73,10 @@ class EmoDataModule(L.LightningDataModule):
         parts = [self.splits[name]["train"] for name in self.names]
         dataset = TrainingSet(parts)
         num_samples = self.data_config.samples_per_epoch or len(dataset)
-        sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced)
+        trainer = getattr(self, "trainer", None)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,
+                                  num_replicas=world, rank=rank)
         return self._loader(dataset, self.batch_size, sampler)
 
     def eval_dataset(self, split: str) -> ConcatDataset:

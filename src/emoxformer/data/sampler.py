@@ -16,7 +16,8 @@ class BalancedSampler(Sampler[tuple[int, int]]):
     `set_epoch`. The draw seed fixes each draw's augmentation.
     """
 
-    def __init__(self, dataset_sizes: list[int], num_samples: int, seed: int = 0, balanced: bool = True):
+    def __init__(self, dataset_sizes: list[int], num_samples: int, seed: int = 0, balanced: bool = True,
+                 num_replicas: int = 1, rank: int = 0):
         if not dataset_sizes or min(dataset_sizes) <= 0:
             raise ValueError(f"balanced sampling needs non-empty datasets, got sizes {dataset_sizes}")
         self.sizes = list(dataset_sizes)
@@ -24,6 +25,7 @@ class BalancedSampler(Sampler[tuple[int, int]]):
         self.num_samples = int(num_samples)
         self.seed = seed
         self.balanced = balanced
+        self.num_replicas, self.rank = num_replicas, rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -46,15 +48,18 @@ class BalancedSampler(Sampler[tuple[int, int]]):
         return rng.permutation(np.concatenate(draws))
 
     def epoch_draws(self) -> list[tuple[int, int]]:
+        """This rank's draws: every rank computes the same epoch and keeps every `num_replicas`-th draw, so
+        ranks never overlap and together draw exactly what one process would (in the same global batches)."""
         indices = self.epoch_indices()
         seeds = np.random.default_rng([self.seed, self.epoch, 1]).integers(0, 2**62, size=len(indices))
-        return list(zip(indices.tolist(), seeds.tolist()))
+        draws = list(zip(indices.tolist(), seeds.tolist()))
+        return draws[self.rank::self.num_replicas][: len(self)]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter(self.epoch_draws())
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples // self.num_replicas  # equal on every rank (DDP needs equal step counts)
 
 
 def _cycled_permutations(rng: np.random.Generator, size: int, count: int) -> np.ndarray:

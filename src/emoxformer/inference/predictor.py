@@ -14,6 +14,7 @@ from ..labels import EMOTIONS
 from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
 from ..model.preprocessing import Preprocessor
+from ..training.run import move_to
 from .faces import crop_face, find_largest_face
 from .media import read_audio, read_image, read_video
 
@@ -91,7 +92,7 @@ class Predictor:
         """Calibrated probabilities [n, 7] for prepared samples, in batches."""
         out = []
         for start in range(0, len(samples), self.batch_size):
-            batch = _to_device(self.collate(samples[start:start + self.batch_size]), self.device)
+            batch = move_to(self.collate(samples[start:start + self.batch_size]), self.device)
             out.append(self.model.probabilities(self.model(batch)).cpu().numpy())
         return np.concatenate(out)
 
@@ -143,9 +144,3 @@ def _prediction(probabilities: np.ndarray, sample: dict) -> Prediction:
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:
     return {name: float(p) for name, p in zip(EMOTIONS, probabilities)}
 
-
-def _to_device(batch: dict, device: torch.device) -> dict:
-    if device.type == "cpu":
-        return batch
-    return {k: ({n: t.to(device) for n, t in v.items()} if isinstance(v, dict) else v.to(device) if torch.is_tensor(v) else v)
-            for k, v in batch.items()}

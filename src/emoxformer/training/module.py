@@ -11,13 +11,11 @@ from ..model.modeling import EmoXFormer
 
 
 class EmoXFormerModule(L.LightningModule):
-    """`train_config` and `stage_config` may be None when the module only predicts."""
-
-    def __init__(self, model: EmoXFormer, dataset_names: list[str], train_config=None, stage_config=None):
+    def __init__(self, model: EmoXFormer, dataset_names: list[str], train_config, stage_config):
         super().__init__()
         self.model = model
         self.train_config, self.stage_config = train_config, stage_config
-        self.loss_fn = build_loss(train_config.loss, train_config.focal_gamma) if train_config else None
+        self.loss_fn = build_loss(train_config.loss, train_config.focal_gamma)
         self.dataset_indices = {name: DATASET_NAMES.index(name) for name in dataset_names}
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -35,26 +33,21 @@ class EmoXFormerModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.model(batch)
-        self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True,
-                 batch_size=len(batch["labels"]), sync_dist=True)
+        self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True, batch_size=len(batch["labels"]))
         self._val_outputs.append((logits.argmax(-1), batch["labels"], batch["dataset"]))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
             return
-        preds, labels, dataset = (self.all_gather(torch.cat(parts)).reshape(-1) for parts in zip(*self._val_outputs))
+        # Validation loaders are not sharded: every rank sees the whole validation set and computes the same metrics.
+        preds, labels, dataset = (torch.cat(parts) for parts in zip(*self._val_outputs))
         self._val_outputs.clear()
         metrics = metrics_by_dataset(preds.cpu(), labels.cpu(), dataset.cpu(), self.dataset_indices)
         for name, values in metrics.items():
             for key in ("accuracy", "weighted_f1", "macro_f1", "uar"):
-                self.log(f"val/{name}/{key}", values[key], sync_dist=False, rank_zero_only=False)
+                self.log(f"val/{name}/{key}", values[key])
         score = sum(m["weighted_f1"] for m in metrics.values()) / max(len(metrics), 1)
         self.log("val/score", score, prog_bar=True)
-
-    def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        logits = self.model(batch)
-        return {"logits": logits.float().cpu(), "probabilities": self.model.probabilities(logits).cpu(), "labels": batch["labels"].cpu(),
-                "dataset": batch["dataset"].cpu(), "ids": batch["ids"]}
 
     def configure_optimizers(self):
         parameters = [p for p in self.model.parameters() if p.requires_grad]

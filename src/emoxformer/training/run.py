@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import random
 import warnings
@@ -12,7 +13,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from safetensors.torch import load_file
+from tqdm.auto import tqdm
 
 from .. import __version__
 from ..config import ExperimentConfig, save_config
@@ -42,20 +45,45 @@ def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progre
     if progress:
         callbacks = callbacks + [TQDMProgressBar(leave=True)]
     return L.Trainer(
-        accelerator=train_config.accelerator, devices=train_config.devices, precision=train_config.precision,
+        accelerator=train_config.accelerator, devices=train_config.devices, num_nodes=train_config.num_nodes,
+        strategy=_strategy(train_config.strategy), use_distributed_sampler=False,
+        # PyTorch's SyncBatchNorm runs on GPUs only; CPU processes keep per-process statistics.
+        sync_batchnorm=train_config.sync_batchnorm and train_config.accelerator != "cpu" and torch.cuda.is_available(),
+        precision=train_config.precision,
         max_epochs=max_epochs, callbacks=callbacks, logger=loggers, gradient_clip_val=train_config.grad_clip or None,
         log_every_n_steps=train_config.log_every_n_steps, enable_progress_bar=progress, num_sanity_val_steps=0,
         enable_model_summary=False,
     )
 
 
+def _strategy(name: str) -> str:
+    # A batch may lack a modality on one rank (a third of each batch per dataset, split across ranks), leaving
+    # that modality's projection without a gradient there: DDP must be told to expect unused parameters.
+    return "ddp_find_unused_parameters_true" if name == "ddp" else name
+
+
+def evaluation_device(train_config) -> torch.device:
+    if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+@torch.no_grad()
 def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_config, progress: bool = False) -> dict:
-    """Class probabilities for every sample of a split (all chosen datasets), in loader order."""
-    module = EmoXFormerModule(model, datamodule.names)
-    trainer = L.Trainer(accelerator=train_config.accelerator, devices=1, precision=train_config.precision,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False)
+    """Logits and calibrated probabilities for every sample of a split (all chosen datasets), in loader order.
+
+    Runs in this process on one device (rank 0 evaluates after distributed training)."""
+    device = evaluation_device(train_config)
+    model.to(device).eval()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if "bf16" in str(train_config.precision) else torch.float16,
+                              enabled=device.type == "cuda" and "mixed" in str(train_config.precision))
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
-    outputs = trainer.predict(module, dataloaders=loader)
+    outputs = []
+    for batch in tqdm(loader, desc=f"predicting {split}", disable=not progress, leave=False):
+        with autocast:
+            logits = model(move_to(batch, device)).float()
+        outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
+                        "dataset": batch["dataset"], "ids": batch["ids"]})
     return {
         "logits": torch.cat([o["logits"] for o in outputs]),
         "probabilities": torch.cat([o["probabilities"] for o in outputs]),
@@ -118,7 +146,9 @@ class TwoStageTrainer:
         datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
                                    config.train.num_workers, config.train.seed, self.progress)
         datamodule.setup("fit")
-        self._write_run_records(datamodule)
+        self.is_main = rank_zero_only.rank == 0  # under DDP only rank 0 evaluates and writes files
+        if self.is_main:
+            self._write_run_records(datamodule)
 
         metrics: dict = {}
         previous_best: Path | None = None
@@ -140,13 +170,17 @@ class TwoStageTrainer:
             best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
                                         ckpt_path=last if resume and last.is_file() else None)
             model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
+            previous_best = best_dir
+            if not self.is_main:
+                continue
             predictions = predict(model, datamodule, "test", config.train)
             metrics[stage_name] = evaluate_predictions(predictions, datamodule)
             _write_json(finished, metrics[stage_name])
-            previous_best = best_dir
             self._plot_confusions(stage_name, metrics[stage_name])
         if previous_best is None:
             raise ConfigError("both stages have 0 epochs: nothing to train")
+        if not self.is_main:
+            return {}
         validation = predict(model, datamodule, "val", config.train)
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
         predictions = predict(model, datamodule, "test", config.train)
@@ -176,6 +210,7 @@ class TwoStageTrainer:
         loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
         trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers, self.progress)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        trainer.strategy.barrier()  # rank 0 has written the stage's best model before any rank reads it
         return stage_dir / "best"
 
     def _write_run_records(self, datamodule: EmoDataModule) -> None:
@@ -200,3 +235,11 @@ def _write_json(path: Path, payload) -> None:
 
 def print_report(metrics: dict) -> str:
     return "\n\n".join(format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in STAGES if s in metrics)
+
+
+def move_to(batch: dict, device: torch.device) -> dict:
+    """A collated batch on `device` (nested dicts of tensors; ids stay on the host)."""
+    if device.type == "cpu":
+        return batch
+    return {k: move_to(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
