@@ -205,6 +205,18 @@ def _predict_csv(predictor, args) -> int:
     return 2 if failed == len(results) and results else 0
 
 
+def _cmd_ablate(args) -> int:
+    from pathlib import Path
+
+    from .training.ablation import run_ablation, to_markdown
+
+    table = run_ablation(args.config, args.data, args.grid, Path(args.out), list(args.overrides or []), not args.no_progress)
+    print()
+    print(to_markdown(table))
+    print(f"\ntable: {args.out}/ablation.md and {args.out}/ablation.csv; each run in {args.out}/<settings>/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoxformer",
@@ -275,6 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     quick.set_defaults(func=_cmd_quickstart)
+
+    ablate = commands.add_parser(
+        "ablate", help="train a grid of settings and tabulate per-dataset and paired-test metrics",
+        description="Train every combination of the grid and write one table (Markdown + CSV). Example: "
+                    "emoxformer ablate --config quickstart --data ROOT --out runs/ablate --grid pairing=none,label modality_dropout=0,0.3",
+    )
+    ablate.add_argument("--config", default="quickstart", help="YAML file or built-in name (default quickstart)")
+    ablate.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
+    ablate.add_argument("--out", required=True, help="folder for the runs and the table")
+    ablate.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                        help="settings to vary; short keys (pairing, modality_dropout, text_context) or dotted keys")
+    ablate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ablate.add_argument("--set", nargs="+", dest="overrides", default=[], metavar="KEY=VALUE",
+                        help="config overrides shared by all runs, e.g. --set train.stage2.epochs=10")
+    ablate.set_defaults(func=_cmd_ablate)
 
     pred = commands.add_parser(
         "predict", help="emotion of your own text, speech, face image or video",

@@ -50,7 +50,10 @@ class DataConfig:
     split_seed: int = 42
     skip_bad: bool = False
     balanced: bool = True  # each epoch draws 1/k of its samples from each of k datasets
-    samples_per_epoch: int | None = None  # default: the size of the (replicated) training sets together
+    pairing: str = "none"  # "none": one modality per example (the seed); "label": label-matched multimodal examples
+    modality_dropout: float = 0.0  # drop each present modality of a training example with this probability (never all)
+    text_context: int = 0  # MELD: precede each utterance by up to k earlier utterances of its dialogue
+    samples_per_epoch: int | None = None  # default: the size of the (replicated) training sets; ignored with pairing
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
@@ -10,6 +11,8 @@ from ..model.preprocessing import Preprocessor
 from .collate import Collator
 from .datasets import AudioStore, RecordDataset, TrainingSet
 from .records import SPLITS, SplitRecords
+from .context import context_texts
+from .pairing import PairedSampler
 from .sampler import BalancedSampler
 from .sources import DATASET_NAMES, load_dataset
 from .summary import split_summary
@@ -27,6 +30,10 @@ class EmoDataModule(L.LightningDataModule):
         self.progress = progress
         self.collate = Collator(preprocessor.pad_id)
         self.names = [n for n in DATASET_NAMES if n in data_config.datasets]
+        if data_config.pairing not in ("none", "label"):
+            raise ConfigError(f"data.pairing must be 'none' or 'label', got {data_config.pairing!r}")
+        if not 0.0 <= data_config.modality_dropout < 1.0:
+            raise ConfigError(f"data.modality_dropout must be in [0, 1), got {data_config.modality_dropout}")
         unknown = sorted(set(data_config.datasets) - set(DATASET_NAMES))
         if unknown or not self.names:
             raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {data_config.datasets}")
@@ -48,11 +55,16 @@ class EmoDataModule(L.LightningDataModule):
                 all_audio = [r for split in SPLITS for r in records[split]]
                 store = AudioStore(all_audio, self.preprocessor.config.sample_rate, self.progress)
             index = DATASET_NAMES.index(name)
-            train_records = records.train * (self.data_config.ravdess_replicate if name == "ravdess" else 1)
+            # Replication balances RAVDESS's small training set in unpaired epochs; pairing cycles it anyway.
+            replicate = self.data_config.ravdess_replicate if name == "ravdess" and self.data_config.pairing == "none" else 1
+            texts = None
+            if name == "meld" and self.data_config.text_context > 0:
+                all_text = [r for split in SPLITS for r in records[split]]
+                texts = context_texts(all_text, self.data_config.text_context, self.preprocessor.context_separator)
             self.splits[name] = {
-                "train": RecordDataset(train_records, index, self.preprocessor, self.data_config.augment, store),
-                "val": RecordDataset(records.val, index, self.preprocessor, None, store),
-                "test": RecordDataset(records.test, index, self.preprocessor, None, store),
+                "train": RecordDataset(records.train * replicate, index, self.preprocessor, self.data_config.augment, store, texts),
+                "val": RecordDataset(records.val, index, self.preprocessor, None, store, texts),
+                "test": RecordDataset(records.test, index, self.preprocessor, None, store, texts),
             }
         for name in self.names:
             for split in SPLITS:
@@ -71,12 +83,16 @@ class EmoDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         parts = [self.splits[name]["train"] for name in self.names]
-        dataset = TrainingSet(parts)
-        num_samples = self.data_config.samples_per_epoch or len(dataset)
+        dataset = TrainingSet(parts, self.data_config.modality_dropout)
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,
-                                  num_replicas=world, rank=rank)
+        if self.data_config.pairing == "label":
+            labels = [np.array([r.label for r in part.records]) for part in parts]
+            sampler = PairedSampler(labels, seed=self.seed, num_replicas=world, rank=rank)
+        else:
+            num_samples = self.data_config.samples_per_epoch or len(dataset)
+            sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,
+                                      num_replicas=world, rank=rank)
         return self._loader(dataset, self.batch_size, sampler)
 
     def eval_dataset(self, split: str) -> ConcatDataset:

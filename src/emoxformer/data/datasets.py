@@ -7,6 +7,7 @@ import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm.auto import tqdm
 
+from ..model.config import MODALITIES
 from ..model.preprocessing import Preprocessor
 from .audio_io import load_audio
 from .augment import augment_image, augment_waveform, word_dropout
@@ -34,8 +35,9 @@ class RecordDataset(Dataset):
     """
 
     def __init__(self, records: list, dataset_index: int, preprocessor: Preprocessor, augment=None,
-                 audio_store: AudioStore | None = None):
+                 audio_store: AudioStore | None = None, texts: dict[str, str] | None = None):
         self.records = records
+        self.texts = texts  # per record id, e.g. with dialogue context; default: the record's own text
         self.dataset_index = dataset_index
         self.preprocessor = preprocessor
         self.augment = augment if augment is not None and augment.enabled else None
@@ -52,8 +54,9 @@ class RecordDataset(Dataset):
         aug = self.augment if draw_seed is not None else None
         rng = np.random.default_rng(draw_seed) if aug else None
         if isinstance(record, TextRecord):
-            text = word_dropout(record.text, aug.word_dropout, rng) if aug else record.text
-            sample["text"] = pre.tokenize(text)
+            text = self.texts[record.id] if self.texts is not None else record.text
+            text = word_dropout(text, aug.word_dropout, rng) if aug else text
+            sample["text"] = pre.tokenize(text, keep_end=self.texts is not None)
         elif isinstance(record, AudioRecord):
             wave = self.audio_store[record.id]
             if aug:
@@ -70,10 +73,41 @@ class RecordDataset(Dataset):
 
 
 class TrainingSet(ConcatDataset):
-    """The training splits of several datasets, indexed by `(global index, draw seed)` pairs."""
+    """The training splits of several datasets, indexed by `(global index, draw seed)` pairs, or by
+    `("pair", ((index, seed), ...), example seed)` for a label-matched multimodal example."""
+
+    def __init__(self, datasets, modality_dropout: float = 0.0):
+        super().__init__(datasets)
+        self.modality_dropout = modality_dropout
 
     def __getitem__(self, key) -> dict:
+        if isinstance(key, tuple) and key[0] == "pair":
+            return self.paired_example(key[1], key[2])
         index, draw_seed = key if isinstance(key, tuple) else (key, None)
         part = bisect.bisect_right(self.cumulative_sizes, index)
         local = index - (self.cumulative_sizes[part - 1] if part else 0)
         return self.datasets[part][(local, draw_seed)]
+
+    def paired_example(self, parts, example_seed: int) -> dict:
+        samples = [self[(index, seed)] for index, seed in parts]
+        labels = {s["label"] for s in samples}
+        if len(labels) != 1:
+            raise ValueError(f"paired samples disagree on the label: {sorted(labels)}")
+        return merge_samples(samples, self.modality_dropout, np.random.default_rng(example_seed))
+
+
+def merge_samples(samples: list[dict], modality_dropout: float = 0.0, rng: np.random.Generator | None = None) -> dict:
+    """One multimodal example from single-modality samples of one label; `dataset` = -1 (paired)."""
+    merged = {"id": "+".join(s["id"] for s in samples), "label": samples[0]["label"], "dataset": -1}
+    for sample in samples:
+        for modality in MODALITIES:
+            if modality in sample:
+                merged[modality] = sample[modality]
+    present = [m for m in MODALITIES if m in merged]
+    if modality_dropout > 0 and len(present) > 1:
+        dropped = [m for m in present if rng.random() < modality_dropout]
+        if len(dropped) == len(present):  # never all: keep one at random
+            dropped.remove(dropped[int(rng.integers(len(dropped)))])
+        for modality in dropped:
+            del merged[modality]
+    return merged

@@ -36,11 +36,24 @@ class Preprocessor:
         return cls(config, AutoTokenizer.from_pretrained(source))
 
     # ------------------------------------------------------------------ text
-    def tokenize(self, text: str) -> list[int]:
+    @property
+    def context_separator(self) -> str:
+        """What separates dialogue turns: the tokenizer's separator token, or ' | ' for the byte encoder."""
+        return self.tokenizer.sep_token if self.tokenizer is not None and self.tokenizer.sep_token else "|"
+
+    def tokenize(self, text: str, keep_end: bool = False) -> list[int]:
+        """Token ids, truncated to `max_text_tokens`; `keep_end` drops the start instead (dialogue context,
+        where the classified utterance comes last)."""
         limit = self.config.max_text_tokens
         if self.tokenizer is None:
-            return [TEXT_CLS_ID] + [b + TEXT_BYTE_OFFSET for b in text.encode("utf-8")[: limit - 1]]
-        return self.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+            data = text.encode("utf-8")
+            data = data[-(limit - 1):] if keep_end else data[: limit - 1]
+            return [TEXT_CLS_ID] + [b + TEXT_BYTE_OFFSET for b in data]
+        ids = self.tokenizer(text)["input_ids"]
+        if len(ids) <= limit:
+            return ids
+        # Keep the special tokens at both ends and cut inside.
+        return ids[:1] + ids[len(ids) - limit + 1:] if keep_end else ids[: limit - 1] + ids[-1:]
 
     # ------------------------------------------------------------------ audio
     def prepare_audio(self, waveform: np.ndarray) -> np.ndarray:

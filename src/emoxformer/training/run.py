@@ -185,6 +185,10 @@ class TwoStageTrainer:
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
         predictions = predict(model, datamodule, "test", config.train)
         metrics["temperature"] = model.config.temperature
+        if len(datamodule.names) > 1:
+            from .paired import paired_test_metrics
+
+            metrics["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
         model.save_pretrained(out / "best", tokenizer=preprocessor.tokenizer)
         metrics["best_stage"] = previous_best.parent.name
         _write_json(out / "metrics.json", metrics)
@@ -234,7 +238,12 @@ def _write_json(path: Path, payload) -> None:
 
 
 def print_report(metrics: dict) -> str:
-    return "\n\n".join(format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in STAGES if s in metrics)
+    tables = [format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in STAGES if s in metrics]
+    if metrics.get("paired_test"):
+        from .paired import format_paired_table
+
+        tables.append(format_paired_table(metrics["paired_test"]))
+    return "\n\n".join(tables)
 
 
 def move_to(batch: dict, device: torch.device) -> dict:
