@@ -8,6 +8,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_SAMPLES = REPO.parent / "shared" / "samples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Decoded-data caches go to a temporary folder, not the user's ~/.cache (subprocesses inherit it)."""
+    import os
+
+    os.environ["EMOXFORMER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def real_samples() -> Path:
     """Real excerpts of MELD, RAVDESS and FER2013 (../shared/samples), read in place, never copied."""

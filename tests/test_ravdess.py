@@ -104,3 +104,39 @@ def test_load_audio_errors(tmp_path):
     sf.write(path, np.array([0.0, np.nan, 0.1], np.float32), 16_000, subtype="FLOAT")
     with pytest.raises(DataError, match="NaN"):
         load_audio(path)
+
+
+def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
+    import os
+
+    from emoxformer.data import cache
+    from emoxformer.data.datasets import AudioStore
+    from emoxformer.data.fer2013 import read_fer_csv
+    from emoxformer.data.ravdess import read_ravdess_files
+    from emoxformer.data.sample_data import make_sample_data
+
+    monkeypatch.setenv("EMOXFORMER_CACHE", str(tmp_path / "cache"))
+    root = make_sample_data(tmp_path / "data", seed=4)
+    csv = root / "fer2013" / "fer2013.csv"
+    first = read_fer_csv(csv)
+    assert len(list((tmp_path / "cache" / "fer2013").glob("*.npz"))) == 1
+    calls = []
+    monkeypatch.setattr("emoxformer.data.fer2013.decode_pixel_strings", lambda *a: calls.append(1))
+    again = read_fer_csv(csv)  # served from the cache: the decoder is not called
+    assert not calls and all(np.array_equal(a.pixels, b.pixels) for a, b in zip(first.train, again.train))
+    lines = csv.read_text().splitlines()
+    lines[1] = "3," + " ".join(["0"] * 2304) + ",Training"
+    csv.write_text("\n".join(lines) + "\n")
+    os.utime(csv, ns=(1, 1))  # a changed file (size or mtime) must not read the stale cache
+    monkeypatch.undo()
+    monkeypatch.setenv("EMOXFORMER_CACHE", str(tmp_path / "cache"))
+    changed = read_fer_csv(csv)
+    assert (changed.train[0].pixels == 0).all() and not (first.train[0].pixels == 0).all()
+
+    records, _ = read_ravdess_files(root / "ravdess")
+    store = AudioStore(records[:10], 16_000, progress=False)
+    assert len(list((tmp_path / "cache" / "ravdess").glob("*.npz"))) == 1
+    monkeypatch.setattr("emoxformer.data.datasets.load_audio", lambda *a: calls.append(1))
+    cached = AudioStore(records[:10], 16_000, progress=False)
+    assert not calls and all(np.array_equal(store[r.id], cached[r.id]) for r in records[:10])
+    assert np.array_equal(cached[records[3].id], load_audio(records[3].path))

@@ -79,6 +79,10 @@ class TrainConfig:
     plateau_patience: int = 5
     monitor: str = "val/score"  # mean over datasets of validation weighted-F1
     grad_clip: float = 1.0
+    feature_cache: bool = True  # stage 1 with frozen backbones: compute encoder outputs once (see feature_cache.py)
+    feature_cache_views: int = 1  # 1: un-augmented inputs; K > 1: K views per training sample (view 0 un-augmented)
+    accumulate_grad_batches: int = 1
+    gradient_checkpointing: bool = False  # HF backbones recompute activations in the backward pass (stage 2 memory)
     num_workers: int = 0
     accelerator: str = "auto"  # cpu, gpu, auto
     devices: str | int = "auto"  # processes per node (DDP); batch_size is per process

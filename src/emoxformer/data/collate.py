@@ -6,6 +6,7 @@ Rows of samples that lack a modality hold zeros and are never read by the model.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..model.config import MODALITIES
@@ -26,6 +27,10 @@ class Collator:
             "ids": [s.get("id", "") for s in samples],
         }
         rows = {m: [i for i, s in enumerate(samples) if s.get(m) is not None] for m in MODALITIES}
+        for modality in MODALITIES:
+            if rows[modality] and isinstance(samples[rows[modality][0]][modality], dict):
+                batch[modality] = self.pad_features([samples[i][modality]["features"] for i in rows[modality]], rows[modality], size)
+                rows[modality] = []
         if rows["text"]:
             length = max(len(samples[i]["text"]) for i in rows["text"])
             ids = torch.full((size, length), self.text_pad_id, dtype=torch.long)
@@ -49,3 +54,14 @@ class Collator:
                 pixels[i] = samples[i]["vision"]
             batch["vision"] = {"pixel_values": pixels}
         return batch
+
+    @staticmethod
+    def pad_features(features: list, rows: list[int], size: int) -> dict:
+        """Cached encoder outputs ([tokens, width] each) -> padded `features` and `valid` for the whole batch."""
+        length = max(len(f) for f in features)
+        padded = torch.zeros((size, length, features[0].shape[1]), dtype=torch.float32)
+        valid = torch.zeros((size, length), dtype=torch.bool)
+        for row, feature in zip(rows, features):
+            padded[row, : len(feature)] = torch.from_numpy(np.asarray(feature, dtype=np.float32))
+            valid[row, : len(feature)] = True
+        return {"features": padded, "valid": valid}

@@ -38,6 +38,7 @@ class EmoDataModule(L.LightningDataModule):
         if unknown or not self.names:
             raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {data_config.datasets}")
         self.records: dict[str, SplitRecords] = {}
+        self.cache_fallback = ".emoxformer-cache"
         self.splits: dict[str, dict[str, RecordDataset]] = {}
 
     @property
@@ -70,6 +71,12 @@ class EmoDataModule(L.LightningDataModule):
             for split in SPLITS:
                 if len(self.splits[name][split]) == 0:
                     raise ConfigError(f"{name}: the {split} split is empty; check the data and the split settings")
+
+    def use_features(self, tables: dict | None) -> None:
+        """Serve cached encoder outputs ({(dataset, split): FeatureTable}) instead of inputs; None switches back."""
+        for name in self.names:
+            for split in SPLITS:
+                self.splits[name][split].features = (tables or {}).get((name, split))
 
     def summary(self) -> dict:
         return {name: split_summary(records) for name, records in self.records.items()}

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from ..model.config import MODALITIES
 from ..model.preprocessing import Preprocessor
 from .audio_io import load_audio
+from .cache import fingerprint, load_arrays, save_arrays
 from .augment import augment_image, augment_waveform, word_dropout
 from .records import AudioRecord, ImageRecord, TextRecord
 
@@ -18,10 +19,19 @@ class AudioStore:
     """Every clip decoded once, mixed to mono and resampled to 16 kHz, kept in memory by record id."""
 
     def __init__(self, records: list[AudioRecord], sample_rate: int, progress: bool = True):
-        self.waves: dict[str, np.ndarray] = {}
-        unique = {r.id: r for r in records}
-        for record in tqdm(unique.values(), desc="decoding RAVDESS audio", disable=not progress or len(unique) < 50, leave=False):
-            self.waves[record.id] = load_audio(record.path, sample_rate)
+        unique = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
+        key = fingerprint([r.path for r in unique], rate=sample_rate, version=1)
+        cached = load_arrays("ravdess", key)
+        if cached is None:
+            waves = [load_audio(r.path, sample_rate) for r in
+                     tqdm(unique, desc="decoding RAVDESS audio", disable=not progress or len(unique) < 50, leave=False)]
+            lengths = np.array([len(w) for w in waves], dtype=np.int64)
+            cached = {"samples": np.concatenate(waves) if waves else np.zeros(0, np.float32), "lengths": lengths}
+            save_arrays("ravdess", key, **cached)
+        ends = np.cumsum(cached["lengths"])
+        self.waves: dict[str, np.ndarray] = {
+            r.id: cached["samples"][end - length: end] for r, end, length in zip(unique, ends, cached["lengths"])
+        }
 
     def __getitem__(self, record_id: str) -> np.ndarray:
         return self.waves[record_id]
@@ -38,6 +48,7 @@ class RecordDataset(Dataset):
                  audio_store: AudioStore | None = None, texts: dict[str, str] | None = None):
         self.records = records
         self.texts = texts  # per record id, e.g. with dialogue context; default: the record's own text
+        self.features = None  # a FeatureTable: serve cached encoder outputs instead of inputs (stage 1)
         self.dataset_index = dataset_index
         self.preprocessor = preprocessor
         self.augment = augment if augment is not None and augment.enabled else None
@@ -50,6 +61,10 @@ class RecordDataset(Dataset):
         index, draw_seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
         sample = {"id": record.id, "label": record.label, "dataset": self.dataset_index}
+        if self.features is not None:
+            view = 0 if draw_seed is None or self.features.views == 1 else draw_seed % self.features.views
+            sample[MODALITY_OF[type(record)]] = {"features": self.features.get(index, view)}
+            return sample
         pre = self.preprocessor
         aug = self.augment if draw_seed is not None else None
         rng = np.random.default_rng(draw_seed) if aug else None
@@ -111,3 +126,6 @@ def merge_samples(samples: list[dict], modality_dropout: float = 0.0, rng: np.ra
         for modality in dropped:
             del merged[modality]
     return merged
+
+
+MODALITY_OF = {TextRecord: "text", AudioRecord: "audio", ImageRecord: "vision"}

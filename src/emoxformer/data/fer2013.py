@@ -9,6 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 from ..labels import FER_FOLDER_TO_EMOTION, FER_INDEX_TO_EMOTION, LABEL_TO_INDEX
+from .cache import fingerprint, load_arrays, save_arrays
 from .errors_policy import BadRowPolicy
 from .records import ImageRecord, SplitRecords
 
@@ -52,6 +53,17 @@ def _rows_with_bad_characters(pixels: list[str]) -> list[int]:
 _ALLOWED_BYTES = b"0123456789 \t\r\n"
 
 
+def _decode_cached(path: Path, pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """decode_pixel_strings, reusing an earlier decoding of the same file (same path, size and mtime)."""
+    key = fingerprint([path], version=1)
+    cached = load_arrays("fer2013", key)
+    if cached is not None and len(cached["problems"]) == len(pixels):
+        return cached["images"], cached["rows"], cached["problems"].tolist()
+    images, rows, problems = decode_pixel_strings(pixels.tolist())
+    save_arrays("fer2013", key, images=images, rows=rows, problems=np.array(problems, dtype=str))
+    return images, rows, problems
+
+
 def read_fer_csv(path: str | Path, skip_bad: bool = False) -> SplitRecords:
     path = Path(path)
     if not path.is_file():
@@ -65,7 +77,7 @@ def read_fer_csv(path: str | Path, skip_bad: bool = False) -> SplitRecords:
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)}; expected emotion,pixels,Usage")
     policy = BadRowPolicy(skip_bad)
-    images, good_rows, problems = decode_pixel_strings(frame["pixels"].tolist())
+    images, good_rows, problems = _decode_cached(path, frame["pixels"])
     image_of_row = dict(zip(good_rows.tolist(), range(len(good_rows))))
     result = SplitRecords()
     emotions, usages = frame["emotion"].tolist(), frame["Usage"].tolist()

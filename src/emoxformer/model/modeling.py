@@ -64,7 +64,10 @@ class EmoXFormer(nn.Module):
                 continue
             index = rows.nonzero(as_tuple=True)[0]
             inputs = {name: value[index] for name, value in batch[modality].items()}
-            hidden, hidden_valid = self.encoders[modality](**inputs)
+            if "features" in inputs:  # cached outputs of a frozen encoder (stage-1 feature cache)
+                hidden, hidden_valid = inputs["features"], inputs["valid"]
+            else:
+                hidden, hidden_valid = self.encoders[modality](**inputs)
             hidden = self.projections[modality](hidden)
             full = hidden.new_zeros((present_all.shape[0],) + hidden.shape[1:])
             full_valid = torch.zeros(full.shape[:2], dtype=torch.bool, device=full.device)
@@ -102,6 +105,16 @@ class EmoXFormer(nn.Module):
         for parameter in self.encoders.parameters():
             parameter.requires_grad_(not frozen)
         self.encoders.train(self.training and not frozen)
+
+    def gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute HF backbone activations during backward (less memory in stage 2, ~30% more compute)."""
+        for encoder in self.encoders.values():
+            backbone = getattr(encoder, "backbone", None)
+            if backbone is not None and getattr(backbone, "supports_gradient_checkpointing", False):
+                if enabled:
+                    backbone.gradient_checkpointing_enable()
+                else:
+                    backbone.gradient_checkpointing_disable()
 
     def unfreeze_backbones(self) -> None:
         self.freeze_backbones(False)

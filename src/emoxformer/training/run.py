@@ -52,6 +52,7 @@ def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progre
         precision=train_config.precision,
         max_epochs=max_epochs, callbacks=callbacks, logger=loggers, gradient_clip_val=train_config.grad_clip or None,
         log_every_n_steps=train_config.log_every_n_steps, enable_progress_bar=progress, num_sanity_val_steps=0,
+        accumulate_grad_batches=train_config.accumulate_grad_batches,
         enable_model_summary=False,
     )
 
@@ -167,8 +168,18 @@ class TwoStageTrainer:
             # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
             L.seed_everything(config.train.seed + number, workers=True, verbose=False)
             last = out / stage_name / "checkpoints" / "last.ckpt"
-            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
-                                        ckpt_path=last if resume and last.is_file() else None)
+            use_cache = config.train.feature_cache and stage.freeze_backbones
+            if use_cache:
+                model.freeze_backbones(True)
+                from .feature_cache import cached_tables
+
+                datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), config.train.feature_cache_views,
+                                                      evaluation_device(config.train), self.is_main, self.progress))
+            try:
+                best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
+                                            ckpt_path=last if resume and last.is_file() else None)
+            finally:
+                datamodule.use_features(None)
             model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
             previous_best = best_dir
             if not self.is_main:
@@ -198,6 +209,7 @@ class TwoStageTrainer:
 
     def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule, ckpt_path: Path | None = None) -> Path:
         model.freeze_backbones(stage.freeze_backbones)
+        model.gradient_checkpointing(self.config.train.gradient_checkpointing and not stage.freeze_backbones)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         print(f"{stage_name}: backbones {'frozen' if stage.freeze_backbones else 'trainable'}, up to {stage.epochs} epochs "
               f"at lr {stage.lr:g}, {trainable:,} trainable parameters" + (f", resuming from {ckpt_path}" if ckpt_path else ""), flush=True)
