@@ -32,7 +32,11 @@ class StateRecorder(L.Callback):
         self.stages = []
 
     def on_fit_start(self, trainer, pl_module):
-        self.stages.append({"start": _copy(pl_module.model)})
+        self.stages.append({"start": _copy(pl_module.model), "modes": set()})
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        model = pl_module.model
+        self.stages[-1]["modes"].add((model.encoders.training, model.fusion.training, model.head.training))
 
     def on_fit_end(self, trainer, pl_module):
         self.stages[-1]["end"] = _copy(pl_module.model)
@@ -63,6 +67,13 @@ def test_stage1_freezes_backbones_and_trains_the_rest(tiny_run):
     assert _changed(stage1["start"], stage1["end"], "encoders.") == []
     assert _changed(stage1["start"], stage1["end"], "head.")
     assert _changed(stage1["start"], stage1["end"], "fusion.")
+
+
+def test_training_modes_of_each_stage(tiny_run):
+    _, _, recorder = tiny_run
+    # (encoders, fusion, head) in training mode: frozen encoders stay in eval mode in stage 1 only
+    assert recorder.stages[0]["modes"] == {(False, True, True)}
+    assert recorder.stages[1]["modes"] == {(True, True, True)}
 
 
 def test_stage2_starts_from_best_stage1_and_trains_backbones(tiny_run):

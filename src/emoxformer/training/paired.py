@@ -44,6 +44,7 @@ def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_conf
     if not examples:
         return {}
     device = evaluation_device(train_config)
+    was_training = model.training
     model.to(device).eval()
     target = torch.tensor([e["label"] for e in examples])
     results = {}
@@ -58,6 +59,7 @@ def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_conf
         name = "+".join(SUBSET_NAMES[m] for m in subset)
         metrics = classification_metrics(torch.cat(preds), target)
         results[name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
+    model.train(was_training)
     return results
 
 

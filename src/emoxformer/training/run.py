@@ -75,6 +75,7 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
 
     Runs in this process on one device (rank 0 evaluates after distributed training)."""
     device = evaluation_device(train_config)
+    was_training = model.training
     model.to(device).eval()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16 if "bf16" in str(train_config.precision) else torch.float16,
                               enabled=device.type == "cuda" and "mixed" in str(train_config.precision))
@@ -85,6 +86,7 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
             logits = model(move_to(batch, device)).float()
         outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
                         "dataset": batch["dataset"], "ids": batch["ids"]})
+    model.train(was_training)
     return {
         "logits": torch.cat([o["logits"] for o in outputs]),
         "probabilities": torch.cat([o["probabilities"] for o in outputs]),
@@ -208,6 +210,8 @@ class TwoStageTrainer:
         return metrics
 
     def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule, ckpt_path: Path | None = None) -> Path:
+        # Lightning keeps each module's train/eval mode as it finds it: set it here (frozen encoders stay in eval).
+        model.train()
         model.freeze_backbones(stage.freeze_backbones)
         model.gradient_checkpointing(self.config.train.gradient_checkpointing and not stage.freeze_backbones)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
