@@ -89,3 +89,18 @@ def seed_style(batch: dict) -> dict:
     if "vision" not in batch:
         raise ValueError("give the batch at least one image so the placeholder shape is known")
     return full
+
+
+def build_model(width: int, layers: int):
+    """An EmoXFormer over build_backbones(...) and its Preprocessor (the backbone folders are temporary)."""
+    import tempfile
+
+    from emoxformer.model.config import EmoXFormerConfig
+    from emoxformer.model.modeling import EmoXFormer
+    from emoxformer.model.preprocessing import Preprocessor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = build_backbones(tmp, width, layers)
+        config = EmoXFormerConfig(text_backbone=paths["text"], audio_backbone=paths["audio"], vision_backbone=paths["vision"])
+        model = EmoXFormer.from_config(config)
+        return model, Preprocessor.for_model(model.config)

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import build_backbones, machine, report, seed_style, timed  # noqa: E402
+from common import build_model, machine, report, seed_style, timed  # noqa: E402
 
 from emoxformer.inference import Predictor  # noqa: E402
-from emoxformer.model.config import EmoXFormerConfig  # noqa: E402
-from emoxformer.model.modeling import EmoXFormer  # noqa: E402
-from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
 
 
 def main() -> None:
@@ -30,11 +26,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = build_backbones(tmp, args.width, args.layers)
-        config = EmoXFormerConfig(text_backbone=paths["text"], audio_backbone=paths["audio"], vision_backbone=paths["vision"])
-        model = EmoXFormer.from_config(config)
-        predictor = Predictor(model, Preprocessor.for_model(model.config), device="cpu", detect_faces=False)
+    model, preprocessor = build_model(args.width, args.layers)
+    predictor = Predictor(model, preprocessor, device="cpu", detect_faces=False)
     rng = np.random.default_rng(0)
     requests = {
         "text": [{"text": " ".join(f"w{w}" for w in rng.integers(5, 999, 20))} for _ in range(args.requests)],

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import build_backbones, machine, mixed_samples, report, seed_style, timed  # noqa: E402
+from common import build_model, machine, mixed_samples, report, seed_style, timed  # noqa: E402
 
 from emoxformer.data.collate import Collator  # noqa: E402
-from emoxformer.model.config import EmoXFormerConfig  # noqa: E402
-from emoxformer.model.modeling import EmoXFormer  # noqa: E402
-from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
 
 
 def main() -> None:
@@ -30,11 +26,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = build_backbones(tmp, args.width, args.layers)
-        config = EmoXFormerConfig(text_backbone=paths["text"], audio_backbone=paths["audio"], vision_backbone=paths["vision"])
-        model = EmoXFormer.from_config(config).train()
-        preprocessor = Preprocessor.for_model(model.config)
+    model, preprocessor = build_model(args.width, args.layers)
+    model.train()
     batch = Collator(preprocessor.pad_id)(mixed_samples(preprocessor, args.batch_size))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     parameters = sum(p.numel() for p in model.parameters())

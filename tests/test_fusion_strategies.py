@@ -1,7 +1,6 @@
 from collections import Counter
 
 import numpy as np
-import pytest
 
 from emoxformer.cli import main
 from emoxformer.config import load_config

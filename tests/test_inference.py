@@ -7,13 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-import torch
 from PIL import Image
 
 from emoxformer import Predictor
 from emoxformer.cli import main
 from emoxformer.config import load_config
-from emoxformer.data.audio_io import load_audio
 from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.data.records import AudioRecord, ImageRecord, TextRecord
 from emoxformer.data.sample_data import draw_face, synthesize_voice

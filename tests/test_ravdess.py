@@ -109,7 +109,6 @@ def test_load_audio_errors(tmp_path):
 def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
     import os
 
-    from emoxformer.data import cache
     from emoxformer.data.datasets import AudioStore
     from emoxformer.data.fer2013 import read_fer_csv
     from emoxformer.data.ravdess import read_ravdess_files
