@@ -221,3 +221,41 @@ def test_skip_bad_trains_and_reports_skipped_rows(sample_root, tmp_path):
     summary = json.loads((tmp_path / "run" / "data_summary.json").read_text())
     assert summary["fer2013"]["skipped"]["total"] == 1
     assert "row 2: pixel string has 3 values" in summary["fer2013"]["skipped"]["examples"][0]
+
+
+def _padding_fraction(loader):
+    padded = total = 0
+    for batch in loader:
+        for modality, mask_key in (("text", "attention_mask"), ("audio", None)):
+            if modality not in batch:
+                continue
+            rows = batch["present"][:, ("text", "audio").index(modality)]
+            if modality == "text":
+                mask = batch["text"]["attention_mask"][rows].bool()
+            else:
+                lengths = batch["audio"]["lengths"][rows]
+                mask = torch.arange(batch["audio"]["waveform"].shape[1])[None] < lengths[:, None]
+            padded += int((~mask).sum())
+            total += mask.numel()
+    return padded / total
+
+
+def test_length_buckets_cut_padding_and_keep_the_epoch(sample_root):
+    from emoxformer.data.sampler import LengthBucketBatches
+
+    config = tiny_config(sample_root, "data.samples_per_epoch=480")
+    plain = EmoDataModule(config.data, Preprocessor(config.model), batch_size=16, seed=0, progress=False)
+    plain.setup()
+    config = tiny_config(sample_root, "data.samples_per_epoch=480", "data.bucket_by_length=true")
+    bucketed = EmoDataModule(config.data, Preprocessor(config.model), batch_size=16, seed=0, progress=False)
+    bucketed.setup()
+    loader = bucketed.train_dataloader()
+    assert isinstance(loader.batch_sampler, LengthBucketBatches)
+    batches = list(loader.batch_sampler)
+    assert len(batches) == len(loader.batch_sampler) == 30
+    drawn = sorted(d for b in batches for d in b)
+    assert drawn == sorted(plain.train_dataloader().sampler.epoch_draws())  # the same draws, regrouped
+    for batch in batches:  # every batch still mixes the three datasets
+        parts = np.searchsorted(loader.batch_sampler.sampler.offsets, [i for i, _ in batch], side="right") - 1
+        assert set(parts.tolist()) == {0, 1, 2}
+    assert _padding_fraction(loader) < 0.5 * _padding_fraction(plain.train_dataloader())

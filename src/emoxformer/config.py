@@ -50,6 +50,7 @@ class DataConfig:
     split_seed: int = 42
     skip_bad: bool = False
     balanced: bool = True  # each epoch draws 1/k of its samples from each of k datasets
+    bucket_by_length: bool = False  # batches of similar text/audio lengths (less padding); mixing per batch is kept
     pairing: str = "none"  # "none": one modality per example (the seed); "label": label-matched multimodal examples
     modality_dropout: float = 0.0  # drop each present modality of a training example with this probability (never all)
     text_context: int = 0  # MELD: precede each utterance by up to k earlier utterances of its dialogue

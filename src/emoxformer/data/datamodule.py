@@ -13,7 +13,7 @@ from .datasets import AudioStore, RecordDataset, TrainingSet
 from .records import SPLITS, SplitRecords
 from .context import context_texts
 from .pairing import PairedSampler
-from .sampler import BalancedSampler
+from .sampler import BalancedSampler, LengthBucketBatches
 from .sources import DATASET_NAMES, load_dataset
 from .summary import split_summary
 
@@ -100,7 +100,23 @@ class EmoDataModule(L.LightningDataModule):
             num_samples = self.data_config.samples_per_epoch or len(dataset)
             sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,
                                       num_replicas=world, rank=rank)
+            if self.data_config.bucket_by_length:
+                batches = LengthBucketBatches(sampler, self.training_lengths(parts), self.batch_size)
+                return DataLoader(dataset, batch_sampler=batches, collate_fn=self.collate, num_workers=self.num_workers,
+                                  pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
         return self._loader(dataset, self.batch_size, sampler)
+
+    @staticmethod
+    def training_lengths(parts: list[RecordDataset]) -> np.ndarray:
+        """Input length of every training sample: characters of text, samples of audio, 0 for images."""
+        lengths = []
+        for part in parts:
+            for record in part.records:
+                if part.audio_store is not None:
+                    lengths.append(len(part.audio_store[record.id]))
+                else:
+                    lengths.append(len(getattr(record, "text", "")))
+        return np.array(lengths)
 
     def eval_dataset(self, split: str) -> ConcatDataset:
         return ConcatDataset([self.splits[name][split] for name in self.names])

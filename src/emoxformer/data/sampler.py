@@ -47,19 +47,68 @@ class BalancedSampler(Sampler[tuple[int, int]]):
             draws.append(_cycled_permutations(rng, size, quota) + offset)
         return rng.permutation(np.concatenate(draws))
 
+    def global_draws(self) -> list[tuple[int, int]]:
+        """The epoch's draws of all ranks together, in order."""
+        indices = self.epoch_indices()
+        seeds = np.random.default_rng([self.seed, self.epoch, 1]).integers(0, 2**62, size=len(indices))
+        return list(zip(indices.tolist(), seeds.tolist()))
+
     def epoch_draws(self) -> list[tuple[int, int]]:
         """This rank's draws: every rank computes the same epoch and keeps every `num_replicas`-th draw, so
         ranks never overlap and together draw exactly what one process would (in the same global batches)."""
-        indices = self.epoch_indices()
-        seeds = np.random.default_rng([self.seed, self.epoch, 1]).integers(0, 2**62, size=len(indices))
-        draws = list(zip(indices.tolist(), seeds.tolist()))
-        return draws[self.rank::self.num_replicas][: len(self)]
+        return self.global_draws()[self.rank::self.num_replicas][: len(self)]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter(self.epoch_draws())
 
     def __len__(self) -> int:
         return self.num_samples // self.num_replicas  # equal on every rank (DDP needs equal step counts)
+
+
+class LengthBucketBatches(Sampler[list]):
+    """Batches of a BalancedSampler's epoch in which each modality's samples have similar lengths.
+
+    Padding is per modality (text rows pad among text rows, audio among audio), so within each window of
+    `window` global batches the draws of each dataset are sorted by length and dealt out in consecutive
+    chunks: every batch still holds about 1/k of each dataset, now of similar lengths. The order of the
+    global batches is then shuffled. With DDP, each global batch is split across ranks like the sampler's draws.
+    """
+
+    def __init__(self, sampler: BalancedSampler, lengths: np.ndarray, batch_size: int, window: int = 20):
+        self.sampler, self.lengths = sampler, np.asarray(lengths)
+        self.batch_size, self.window = batch_size, window
+        self.part_of = np.searchsorted(sampler.offsets, np.arange(sum(sampler.sizes)), side="right") - 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def global_batches(self) -> list[list[tuple[int, int]]]:
+        draws = self.sampler.global_draws()
+        global_size = self.batch_size * self.sampler.num_replicas
+        batches = []
+        for start in range(0, len(draws), global_size * self.window):
+            window = draws[start:start + global_size * self.window]
+            count = -(-len(window) // global_size)
+            columns = []
+            for part in range(len(self.sampler.sizes)):
+                mine = [d for d in window if self.part_of[d[0]] == part]
+                mine.sort(key=lambda d: self.lengths[d[0]])
+                columns.append(np.array_split(np.arange(len(mine)), count))
+                columns[-1] = [[mine[i] for i in chunk] for chunk in columns[-1]]
+            batches += [[d for column in columns for d in column[j]] for j in range(count)]
+        order = np.random.default_rng([self.sampler.seed, self.sampler.epoch, 2]).permutation(len(batches))
+        return [batches[j] for j in order]
+
+    def __iter__(self):
+        replicas, rank = self.sampler.num_replicas, self.sampler.rank
+        for batch in self.global_batches():
+            yield batch[rank::replicas]
+
+    def __len__(self) -> int:
+        global_size = self.batch_size * self.sampler.num_replicas
+        total = self.sampler.num_samples
+        full, rest = divmod(total, global_size * self.window)
+        return full * self.window + -(-rest // global_size)
 
 
 def _cycled_permutations(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
