@@ -84,7 +84,7 @@ class TrainConfig:
     feature_cache_views: int = 1  # 1: un-augmented inputs; K > 1: K views per training sample (view 0 un-augmented)
     accumulate_grad_batches: int = 1
     gradient_checkpointing: bool = False  # HF backbones recompute activations in the backward pass (stage 2 memory)
-    num_workers: int = 0
+    num_workers: int | None = None  # DataLoader workers; None: min(4, CPU cores - 1)
     accelerator: str = "auto"  # cpu, gpu, auto
     devices: str | int = "auto"  # processes per node (DDP); batch_size is per process
     num_nodes: int = 1

@@ -1,6 +1,8 @@
 """The Lightning DataModule: readers, splits, preprocessing, training-only augmentation, balanced sampling."""
 from __future__ import annotations
 
+import os
+
 import lightning as L
 import numpy as np
 import torch
@@ -20,12 +22,12 @@ from .summary import split_summary
 
 class EmoDataModule(L.LightningDataModule):
     def __init__(self, data_config, preprocessor: Preprocessor, batch_size: int = 32, eval_batch_size: int = 64,
-                 num_workers: int = 0, seed: int = 0, progress: bool = True):
+                 num_workers: int | None = 0, seed: int = 0, progress: bool = True):
         super().__init__()
         self.data_config = data_config
         self.preprocessor = preprocessor
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.num_workers = num_workers
+        self.num_workers = min(4, max(0, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers
         self.seed = seed
         self.progress = progress
         self.collate = Collator(preprocessor.pad_id)
