@@ -187,3 +187,13 @@ def test_cli_batch_csv(trained, sample_root, tmp_path, capsys):
 def test_not_a_model_folder(tmp_path):
     with pytest.raises(ModelLoadError):
         Predictor.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["OGG", "MP3", "FLAC"])
+def test_compressed_audio_formats(predictor, tmp_path, fmt):
+    voice = _voice(rate=48_000)
+    sf.write(tmp_path / "ref.wav", voice, 48_000)
+    sf.write(tmp_path / f"x.{fmt.lower()}", voice, 48_000, format=fmt)
+    reference = predictor.predict(audio=tmp_path / "ref.wav")
+    compressed = predictor.predict(audio=tmp_path / f"x.{fmt.lower()}")
+    assert compressed.label == reference.label

@@ -216,3 +216,16 @@ def test_patch_tokens_option(tiny_backbones):
     pre = Preprocessor.for_model(model.config)
     tokens, valid, _ = model.encode(Collator(pre.pad_id)([{"vision": pre.prepare_image(np.zeros((40, 60, 3), np.uint8))}]))
     assert tokens["vision"].shape[1] == 17  # 16 patches + [CLS] for a 32x32 image with 8x8 patches
+
+
+def test_gradient_checkpointing_switch_keeps_outputs(tiny_backbones):
+    model = EmoXFormer.from_config(_hf_config(tiny_backbones)).eval()
+    pre = Preprocessor.for_model(model.config)
+    before = _run(model, pre, _samples(pre))
+    model.gradient_checkpointing(True)
+    assert all(model.encoders[m].backbone.is_gradient_checkpointing for m in MODALITIES)
+    model.train()
+    model(Collator(pre.pad_id)(_samples(pre))).sum().backward()  # recomputation works in backward
+    model.gradient_checkpointing(False)
+    assert not any(model.encoders[m].backbone.is_gradient_checkpointing for m in MODALITIES)
+    torch.testing.assert_close(_run(model.eval(), pre, _samples(pre)), before)

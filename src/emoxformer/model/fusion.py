@@ -51,22 +51,26 @@ class FusionLayer(nn.Module):
 
     def forward(self, tokens: dict[str, torch.Tensor], valid: dict[str, torch.Tensor], present: dict[str, torch.Tensor]):
         updated = {}
-        for m, x in tokens.items():
+        for m, full in tokens.items():
+            # Only the samples that have modality m are computed (a third of a balanced batch each).
+            rows = present[m].nonzero(as_tuple=True)[0]
+            x = full[rows]
             context = torch.zeros_like(x)
             n_sources = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
             for n in tokens:
-                if n == m:
+                has_keys = present[n][rows]
+                if n == m or not has_keys.any():
                     continue
                 attention = self.attention[_pair_key(m, n, self.shared)]
-                context = context + attention(x, tokens[n], valid[n], present[n])
-                n_sources = n_sources + present[n].to(x.dtype)
+                context = context + attention(x, tokens[n][rows], valid[n][rows], has_keys)
+                n_sources = n_sources + has_keys.to(x.dtype)
             context = context / n_sources.clamp(min=1)[:, None, None]
             if self.use_gate:
                 context = torch.sigmoid(self.gate[m](torch.cat([x, context], dim=-1))) * context
             hidden = self.norm[m](x + context)
             if self.use_ffn:
                 hidden = self.ffn_norm[m](hidden + self.ffn[m](hidden))
-            updated[m] = hidden
+            updated[m] = full.index_copy(0, rows, hidden)
         return updated
 
 

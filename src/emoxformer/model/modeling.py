@@ -110,11 +110,13 @@ class EmoXFormer(nn.Module):
         """Recompute HF backbone activations during backward (less memory in stage 2, ~30% more compute)."""
         for encoder in self.encoders.values():
             backbone = getattr(encoder, "backbone", None)
-            if backbone is not None and getattr(backbone, "supports_gradient_checkpointing", False):
-                if enabled:
-                    backbone.gradient_checkpointing_enable()
-                else:
-                    backbone.gradient_checkpointing_disable()
+            if backbone is None or not getattr(backbone, "supports_gradient_checkpointing", False):
+                continue
+            if enabled == bool(getattr(backbone, "is_gradient_checkpointing", False)):
+                continue
+            # transformers 5 renamed the switch; older releases only have the gradient_checkpointing_* names.
+            prefix = "activation_checkpointing" if hasattr(backbone, "activation_checkpointing_enable") else "gradient_checkpointing"
+            getattr(backbone, f"{prefix}_{'enable' if enabled else 'disable'}")()
 
     def unfreeze_backbones(self) -> None:
         self.freeze_backbones(False)
