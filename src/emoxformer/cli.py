@@ -109,7 +109,7 @@ def _cmd_evaluate(args) -> int:
 
     import yaml
 
-    from .config import DataConfig, TrainConfig, _build
+    from .config import DataConfig, TrainConfig, build_section
     from .data.datamodule import EmoDataModule
     from .evaluation import format_metrics_table
     from .model.modeling import EmoXFormer
@@ -120,7 +120,7 @@ def _cmd_evaluate(args) -> int:
     model = EmoXFormer.from_pretrained(model_dir).eval()
     run_config = model_dir.parent / "config.yaml"
     data_values = yaml.safe_load(run_config.read_text()).get("data", {}) if run_config.is_file() else {}
-    data_config = _build(DataConfig, data_values, "data")  # the run's own splits, when evaluating RUN_DIR/best
+    data_config = build_section(DataConfig, data_values, "data")  # the run's own splits, when evaluating RUN_DIR/best
     data_config.root = args.data
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name):

@@ -102,7 +102,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def _build(cls, values: Any, where: str):
+def build_section(cls, values: Any, where: str):
     """Construct dataclass `cls` from a mapping, rejecting unknown keys with their dotted path."""
     if not dataclasses.is_dataclass(cls):
         return values
@@ -120,7 +120,7 @@ def _build(cls, values: Any, where: str):
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
-        kwargs[name] = _build(hint, value, f"{where}.{name}".lstrip(".")) if dataclasses.is_dataclass(hint) else _check(hint, value, f"{where}.{name}".lstrip("."))
+        kwargs[name] = build_section(hint, value, f"{where}.{name}".lstrip(".")) if dataclasses.is_dataclass(hint) else _check(hint, value, f"{where}.{name}".lstrip("."))
     return cls(**kwargs)
 
 
@@ -153,7 +153,7 @@ def _check(hint, value, where: str):
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:
-    return _build(ExperimentConfig, values, "")
+    return build_section(ExperimentConfig, values, "")
 
 
 def to_dict(config) -> dict:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from ..model.config import MODALITIES
-from ..model.preprocessing import Preprocessor
 
 
 class Collator:
@@ -41,11 +40,12 @@ class Collator:
                 mask[i, : len(seq)] = 1
             batch["text"] = {"input_ids": ids, "attention_mask": mask}
         if rows["audio"]:
-            packed = Preprocessor.pad_audio([samples[i]["audio"] for i in rows["audio"]])
-            waveform = torch.zeros((size, packed["waveform"].shape[1]), dtype=torch.float32)
+            waveform = torch.zeros((size, max(len(samples[i]["audio"]) for i in rows["audio"])), dtype=torch.float32)
             lengths = torch.zeros(size, dtype=torch.long)
-            index = torch.tensor(rows["audio"])
-            waveform[index], lengths[index] = packed["waveform"], packed["lengths"]
+            for i in rows["audio"]:
+                wave = samples[i]["audio"]
+                waveform[i, : len(wave)] = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+                lengths[i] = len(wave)
             batch["audio"] = {"waveform": waveform, "lengths": lengths}
         if rows["vision"]:
             first = samples[rows["vision"][0]]["vision"]

@@ -16,7 +16,7 @@ from ..model.modeling import EmoXFormer
 from ..model.preprocessing import Preprocessor
 from ..training.run import move_to
 from .faces import crop_face, find_largest_face
-from .media import read_audio, read_image, read_video
+from .media import check_audio, read_audio, read_image, read_video
 
 MODALITY_NAMES = {"text": "text", "audio": "audio", "vision": "image"}
 
@@ -123,8 +123,11 @@ class Predictor:
         base = {}
         if text is not None and str(text).strip():
             base["text"] = self.preprocessor.tokenize(" ".join(str(text).split()))
-        if audio is not None and audio.size >= 0.1 * rate and np.sqrt(np.mean(audio ** 2)) > 1e-4:
-            base["audio"] = self.preprocessor.prepare_audio(audio)
+        if audio is not None:
+            try:
+                base["audio"] = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))
+            except InputError:
+                pass  # a silent or too-short track: the frames and the transcript still count
         # One sample per sampled frame: the face of that frame with the whole audio track and transcript.
         fused = self.probabilities([{**base, "vision": face} for face in faces]).mean(0)
         per_modality = {"image": self.probabilities([{"vision": face} for face in faces]).mean(0)}

@@ -64,14 +64,6 @@ class Preprocessor:
             waveform = np.pad(waveform, (0, MIN_AUDIO_SAMPLES - waveform.size))
         return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
 
-    @staticmethod
-    def pad_audio(waveforms: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        lengths = torch.tensor([len(w) for w in waveforms], dtype=torch.long)
-        batch = torch.zeros((len(waveforms), int(lengths.max())), dtype=torch.float32)
-        for row, wave in enumerate(waveforms):
-            batch[row, : len(wave)] = torch.from_numpy(np.ascontiguousarray(wave))
-        return {"waveform": batch, "lengths": lengths}
-
     # ------------------------------------------------------------------ images
     def image_to_array(self, image) -> np.ndarray:
         """Any PIL image or array (grey or colour, any size) -> uint8 [H, W] or [H, W, 3]."""
