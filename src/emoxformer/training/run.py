@@ -159,55 +159,66 @@ class TwoStageTrainer:
             stage = getattr(config.train, stage_name)
             if stage.epochs <= 0:
                 continue
-            finished = out / stage_name / STAGE_METRICS
             if previous_best is not None:
                 model.load_state_dict(load_file(str(previous_best / WEIGHTS_NAME)))
+            finished = out / stage_name / STAGE_METRICS
             if resume and finished.is_file():
                 print(f"{stage_name}: finished before, kept", flush=True)
                 metrics[stage_name] = json.loads(finished.read_text())
-                previous_best = out / stage_name / "best"
-                continue
-            # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
-            L.seed_everything(config.train.seed + number, workers=True, verbose=False)
-            last = out / stage_name / "checkpoints" / "last.ckpt"
-            use_cache = config.train.feature_cache and stage.freeze_backbones
-            if use_cache:
-                model.freeze_backbones(True)
-                from .feature_cache import cached_tables
-
-                datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), config.train.feature_cache_views,
-                                                      evaluation_device(config.train), self.is_main, self.progress))
-            try:
-                best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
-                                            ckpt_path=last if resume and last.is_file() else None)
-            finally:
-                datamodule.use_features(None)
-            model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
-            previous_best = best_dir
-            if not self.is_main:
-                continue
-            predictions = predict(model, datamodule, "test", config.train)
-            metrics[stage_name] = evaluate_predictions(predictions, datamodule)
-            _write_json(finished, metrics[stage_name])
-            self._plot_confusions(stage_name, metrics[stage_name])
+            else:
+                stage_metrics = self._run_stage(number, stage_name, stage, model, preprocessor, datamodule, resume)
+                if self.is_main:
+                    metrics[stage_name] = stage_metrics
+                    _write_json(finished, stage_metrics)
+            previous_best = out / stage_name / "best"
         if previous_best is None:
             raise ConfigError("both stages have 0 epochs: nothing to train")
         if not self.is_main:
             return {}
-        validation = predict(model, datamodule, "val", config.train)
-        model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
-        predictions = predict(model, datamodule, "test", config.train)
-        metrics["temperature"] = model.config.temperature
-        if len(datamodule.names) > 1:
-            from .paired import paired_test_metrics
-
-            metrics["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
-        model.save_pretrained(out / "best", tokenizer=preprocessor.tokenizer)
+        metrics.update(self._finish(model, preprocessor, datamodule))
         metrics["best_stage"] = previous_best.parent.name
         _write_json(out / "metrics.json", metrics)
         plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
-        self.predictions = predictions
         return metrics
+
+    def _run_stage(self, number: int, stage_name: str, stage, model, preprocessor, datamodule, resume: bool) -> dict:
+        """Train one stage (from its last checkpoint when resuming), load its best weights; rank 0 returns its
+        test metrics."""
+        config = self.config
+        # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
+        L.seed_everything(config.train.seed + number, workers=True, verbose=False)
+        last = self.out / stage_name / "checkpoints" / "last.ckpt"
+        if config.train.feature_cache and stage.freeze_backbones:
+            from .feature_cache import cached_tables
+
+            model.freeze_backbones(True)
+            datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), config.train.feature_cache_views,
+                                                  evaluation_device(config.train), self.is_main, self.progress))
+        try:
+            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
+                                        ckpt_path=last if resume and last.is_file() else None)
+        finally:
+            datamodule.use_features(None)
+        model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
+        if not self.is_main:
+            return {}
+        stage_metrics = evaluate_predictions(predict(model, datamodule, "test", config.train), datamodule)
+        self._plot_confusions(stage_name, stage_metrics)
+        return stage_metrics
+
+    def _finish(self, model, preprocessor, datamodule) -> dict:
+        """Calibrate the final model on validation data, score the paired test, save it as RUN_DIR/best."""
+        config = self.config
+        validation = predict(model, datamodule, "val", config.train)
+        model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
+        self.predictions = predict(model, datamodule, "test", config.train)
+        extra = {"temperature": model.config.temperature}
+        if len(datamodule.names) > 1:
+            from .paired import paired_test_metrics
+
+            extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
+        model.save_pretrained(self.out / "best", tokenizer=preprocessor.tokenizer)
+        return extra
 
     def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule, ckpt_path: Path | None = None) -> Path:
         # Lightning keeps each module's train/eval mode as it finds it: set it here (frozen encoders stay in eval).
