@@ -9,6 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..data.audio_io import resample, to_mono
 from ..errors import InputError
+from ..model.preprocessing import to_uint8_image
 
 MIN_AUDIO_SECONDS = 0.1
 SILENCE_RMS = 1e-4
@@ -62,22 +63,19 @@ def read_image(image, max_pixels: int) -> np.ndarray:
             with Image.open(path) as opened:  # the header gives the size before any pixel is decoded
                 if opened.width * opened.height > max_pixels:
                     raise InputError(f"{path}: image has {opened.width}x{opened.height} pixels, more than the limit of {max_pixels:,}")
-                image = opened.convert("L" if opened.mode in ("L", "LA", "I", "I;16", "F", "1") else "RGB")
+                return to_uint8_image(opened)
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(f"{path}: unreadable image ({exc.__class__.__name__})") from None
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("L" if image.mode in ("L", "LA", "I", "F", "1") else "RGB"))
-    array = np.asarray(image)
-    if array.ndim not in (2, 3) or array.size == 0:
-        raise InputError(f"{name}: expected an image array [H, W] or [H, W, C], got shape {array.shape}")
-    if array.shape[0] * array.shape[1] > max_pixels:
-        raise InputError(f"{name}: image has {array.shape[1]}x{array.shape[0]} pixels, more than the limit of {max_pixels:,}")
-    if array.dtype != np.uint8:
-        scale = 255.0 if array.max() <= 1.0 else 1.0
-        array = np.clip(array.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    if array.ndim == 3:
-        array = array[:, :, 0] if array.shape[2] == 1 else array[:, :, :3]
-    return array
+        width, height = image.size
+    else:
+        shape = np.shape(image)
+        if len(shape) not in (2, 3) or 0 in shape:
+            raise InputError(f"{name}: expected an image array [H, W] or [H, W, C], got shape {shape}")
+        height, width = shape[:2]
+    if width * height > max_pixels:  # before any conversion allocates a copy
+        raise InputError(f"{name}: image has {width}x{height} pixels, more than the limit of {max_pixels:,}")
+    return to_uint8_image(image)
 
 
 def read_video(path, max_frames: int, target_rate: int, max_seconds: float) -> tuple[list[np.ndarray], np.ndarray | None]:

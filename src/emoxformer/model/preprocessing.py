@@ -18,6 +18,22 @@ from .modeling import TOKENIZER_DIR
 MIN_AUDIO_SAMPLES = 400  # one 25 ms analysis window at 16 kHz
 
 
+GREY_MODES = ("L", "LA", "I", "I;16", "F", "1")
+
+
+def to_uint8_image(image) -> np.ndarray:
+    """Any PIL image or array (grey or colour, any size, uint8 or float) -> uint8 [H, W] or [H, W, 3]."""
+    if isinstance(image, Image.Image):
+        image = image.convert("L" if image.mode in GREY_MODES else "RGB")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        array = np.clip(array.astype(np.float32) * scale, 0, 255).astype(np.uint8)
+    if array.ndim == 3:
+        array = array[:, :, 0] if array.shape[2] == 1 else array[:, :, :3]
+    return array
+
+
 class Preprocessor:
     def __init__(self, config: EmoXFormerConfig, tokenizer=None):
         self.config = config
@@ -65,22 +81,9 @@ class Preprocessor:
         return (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
 
     # ------------------------------------------------------------------ images
-    def image_to_array(self, image) -> np.ndarray:
-        """Any PIL image or array (grey or colour, any size) -> uint8 [H, W] or [H, W, 3]."""
-        if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("L" if image.mode in ("L", "I", "F", "1", "LA") else "RGB"))
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        if image.ndim == 3 and image.shape[2] == 4:
-            image = image[:, :, :3]
-        if image.ndim == 3 and image.shape[2] == 1:
-            image = image[:, :, 0]
-        return image
-
     def prepare_image(self, image) -> torch.Tensor:
         """Resize to the model's square size, match its channel count, normalise -> float [C, S, S]."""
-        array = self.image_to_array(image)
+        array = to_uint8_image(image)
         size, channels = self.config.image_size, self.config.image_channels
         pil = Image.fromarray(array)
         pil = pil.convert("L" if channels == 1 else "RGB")
