@@ -197,3 +197,12 @@ def test_compressed_audio_formats(predictor, tmp_path, fmt):
     reference = predictor.predict(audio=tmp_path / "ref.wav")
     compressed = predictor.predict(audio=tmp_path / f"x.{fmt.lower()}")
     assert compressed.label == reference.label
+
+
+def test_long_video_is_read_in_one_pass_with_bounded_frames(real_face, tmp_path):
+    from emoxformer.inference.media import read_video
+
+    path = write_video(tmp_path / "long.mp4", real_face, _voice(seconds=4.0, rate=16_000), 16_000, seconds=4.0)
+    frames, audio = read_video(path, max_frames=8, target_rate=16_000, max_seconds=60)
+    assert len(frames) == 8 and frames[0].shape == (240, 320, 3)
+    assert abs(len(audio) / 16_000 - 4.0) < 0.1

@@ -87,22 +87,28 @@ def read_video(path, max_frames: int, target_rate: int, max_seconds: float) -> t
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: video file not found")
+    frames, chunks, stride, seen = [], [], 1, 0
     try:
         with av.open(str(path)) as container:
             duration = float(container.duration / 1e6) if container.duration else None
             if duration is not None and duration > max_seconds:
                 raise InputError(f"{path}: video lasts {duration:.0f} s, more than the limit of {max_seconds:.0f} s")
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)] if container.streams.video else []
-        audio = None
-        with av.open(str(path)) as container:
-            if container.streams.audio:
-                stream = container.streams.audio[0]
-                chunks = [_to_float(frame.to_ndarray()) for frame in container.decode(audio=0)]
-                if chunks:
-                    samples = np.concatenate([_planar_to_frames(c, stream.channels) for c in chunks])
-                    audio = resample(to_mono(samples.astype(np.float32)), stream.rate, target_rate)
+            video = container.streams.video[0] if container.streams.video else None
+            sound = container.streams.audio[0] if container.streams.audio else None
+            # One pass over the file; frames are kept at a doubling stride so at most 2 * max_frames + 1 are
+            # held in memory whatever the video's length.
+            for frame in container.decode(*[s for s in (video, sound) if s is not None]):
+                if isinstance(frame, av.AudioFrame):
+                    chunks.append(_planar_to_frames(_to_float(frame.to_ndarray()), sound.channels))
+                    continue
+                if seen % stride == 0:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(frames) > 2 * max_frames:
+                        frames, stride = frames[::2], stride * 2
+                seen += 1
     except av.error.FFmpegError as exc:
         raise InputError(f"{path}: unreadable video ({exc.__class__.__name__})") from None
+    audio = resample(to_mono(np.concatenate(chunks)), sound.rate, target_rate) if chunks else None
     if not frames:
         raise InputError(f"{path}: video holds no frames")
     picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
