@@ -9,7 +9,9 @@ from . import __version__
 from .errors import EmoXFormerError
 
 
-def _add_data_paths(parser: argparse.ArgumentParser) -> None:
+def _add_data_paths(parser: argparse.ArgumentParser, root_option: bool = True) -> None:
+    if root_option:
+        parser.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
     parser.add_argument("--meld", help="MELD folder (holding data/*.csv or the CSVs); default ROOT/meld")
     parser.add_argument("--ravdess", help="RAVDESS folder holding Actor_XX/; default ROOT/ravdess")
     parser.add_argument("--fer2013", help="fer2013.csv or a folder with it or with train/ test/; default ROOT/fer2013")
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
     summary = data_commands.add_parser("summary", help="samples per split and class for each dataset under ROOT")
     summary.add_argument("root", nargs="?", help="data root holding meld/, ravdess/, fer2013/")
-    _add_data_paths(summary)
+    _add_data_paths(summary, root_option=False)
     summary.add_argument("--ravdess-split", choices=["actor", "random"], default="actor",
                          help="actor: speaker-independent (default); random: the seed's leaky file-random split")
     summary.add_argument("--skip-bad", action="store_true", help="skip and count bad rows/files instead of stopping")
@@ -249,7 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "overridden as KEY=VALUE, e.g. train.batch_size=16 train.stage1.epochs=5 model.hidden_size=256.",
     )
     train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, paper (default quickstart)")
-    train.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
     _add_data_paths(train)
     train.add_argument("--out", help="run directory: best model, metrics.json, plots, logs")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
@@ -268,7 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="per-dataset test metrics of a saved model",
                                    description="Accuracy, weighted-F1, macro-F1 and UAR for each dataset's split separately.")
     evaluate.add_argument("--model", required=True, help="model folder (e.g. RUN_DIR/best)")
-    evaluate.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
     _add_data_paths(evaluate)
     evaluate.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013")
     evaluate.add_argument("--split", choices=["test", "val"], default="test")

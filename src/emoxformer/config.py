@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .labels import DATASET_NAMES
 from .model.config import EmoXFormerConfig
 
-DATASET_NAMES = ("meld", "ravdess", "fer2013")
 
 
 @dataclass

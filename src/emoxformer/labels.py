@@ -3,6 +3,7 @@ from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+DATASET_NAMES: tuple[str, ...] = ("meld", "ravdess", "fer2013")  # a sample's `dataset` index points in here
 LABEL_TO_INDEX = {name: i for i, name in enumerate(EMOTIONS)}
 
 # MELD's Emotion column.

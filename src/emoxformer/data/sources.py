@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..labels import DATASET_NAMES
 from .fer2013 import read_fer2013
 from .meld import read_meld
 from .ravdess import read_ravdess
 from .records import SplitRecords
 
-DATASET_NAMES = ("meld", "ravdess", "fer2013")
 DATASET_MODALITY = {"meld": "text", "ravdess": "audio", "fer2013": "vision"}
 
 

@@ -14,7 +14,7 @@ from ..labels import EMOTIONS
 from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
 from ..model.preprocessing import Preprocessor
-from ..training.run import move_to
+from ..training.run import logits_in_batches
 from .faces import crop_face, find_largest_face
 from .media import check_audio, read_audio, read_image, read_video
 
@@ -90,11 +90,8 @@ class Predictor:
     @torch.no_grad()
     def probabilities(self, samples: list[dict]) -> np.ndarray:
         """Calibrated probabilities [n, 7] for prepared samples, in batches."""
-        out = []
-        for start in range(0, len(samples), self.batch_size):
-            batch = move_to(self.collate(samples[start:start + self.batch_size]), self.device)
-            out.append(self.model.probabilities(self.model(batch)).cpu().numpy())
-        return np.concatenate(out)
+        logits = logits_in_batches(self.model, samples, self.collate, self.device, self.batch_size)
+        return self.model.probabilities(logits).numpy()
 
     def predict(self, text: str | None = None, audio=None, image=None, video=None, sample_rate: int | None = None,
                 detect_faces: bool | None = None) -> Prediction:
@@ -120,9 +117,7 @@ class Predictor:
                 faces.append(self.preprocessor.prepare_image(crop_face(frame, box, margin=0.1 if detect else 0.0)))
         if not faces:
             raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
-        base = {}
-        if text is not None and str(text).strip():
-            base["text"] = self.preprocessor.tokenize(" ".join(str(text).split()))
+        base = self.prepare(text=text) if text is not None and str(text).strip() else {}  # the transcript is optional
         if audio is not None:
             try:
                 base["audio"] = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))

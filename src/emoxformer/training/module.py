@@ -4,7 +4,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from ..data.sources import DATASET_NAMES
+from ..labels import DATASET_NAMES
 from ..evaluation import metrics_by_dataset
 from ..model.losses import build_loss
 from ..model.modeling import EmoXFormer

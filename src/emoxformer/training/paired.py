@@ -12,7 +12,7 @@ from ..data.pairing import label_matched_examples
 from ..evaluation import classification_metrics
 from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
-from .run import evaluation_device, move_to
+from .run import evaluation_device, logits_in_batches
 
 SUBSET_NAMES = {"text": "t", "audio": "a", "vision": "v"}
 
@@ -52,12 +52,9 @@ def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_conf
         if any(all(m not in e for e in examples) for m in subset):
             continue  # a modality no chosen dataset provides
         samples = [{k: v for k, v in e.items() if k not in MODALITIES or k in subset} for e in examples]
-        preds = []
-        for start in range(0, len(samples), batch_size):
-            batch = move_to(datamodule.collate(samples[start:start + batch_size]), device)
-            preds.append(model(batch).argmax(-1).cpu())
+        preds = logits_in_batches(model, samples, datamodule.collate, device, batch_size).argmax(-1)
         name = "+".join(SUBSET_NAMES[m] for m in subset)
-        metrics = classification_metrics(torch.cat(preds), target)
+        metrics = classification_metrics(preds, target)
         results[name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
     model.train(was_training)
     return results

@@ -21,9 +21,8 @@ from .. import __version__
 from ..config import ExperimentConfig, save_config
 from ..errors import ConfigError
 from ..data.datamodule import EmoDataModule
-from ..data.sources import DATASET_NAMES
+from ..labels import DATASET_NAMES, EMOTIONS
 from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusion_matrix, plot_training_curves
-from ..labels import EMOTIONS
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import ExportBestModel, RNGState
@@ -271,6 +270,13 @@ def print_report(metrics: dict) -> str:
 
         tables.append(format_paired_table(metrics["paired_test"]))
     return "\n\n".join(tables)
+
+
+@torch.no_grad()
+def logits_in_batches(model: EmoXFormer, samples: list[dict], collate, device: torch.device, batch_size: int) -> torch.Tensor:
+    """Logits [n, classes] (float, on the host) for prepared samples, collated and run `batch_size` at a time."""
+    return torch.cat([model(move_to(collate(samples[start:start + batch_size]), device)).float().cpu()
+                      for start in range(0, len(samples), batch_size)])
 
 
 def move_to(batch: dict, device: torch.device) -> dict:
