@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..data.datamodule import EmoDataModule
-from ..data.datasets import merge_samples
+from ..data.datasets import TrainingSet, merge_samples
 from ..data.pairing import label_matched_examples
 from ..evaluation import classification_metrics
 from ..model.config import MODALITIES
@@ -25,17 +25,9 @@ def paired_test_examples(datamodule: EmoDataModule, seed: int = 0) -> list[dict]
     """One example per label-matched tuple of test samples (no sample used twice), with a fixed seed."""
     parts = [datamodule.splits[name]["test"] for name in datamodule.names]
     labels = [np.array([r.label for r in part.records]) for part in parts]
-    offsets = np.concatenate(([0], np.cumsum([len(p) for p in parts])[:-1]))
     examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False)
-    out = []
-    for example in examples:
-        samples = []
-        for index in example:
-            part = int(np.searchsorted(offsets, index, side="right") - 1)
-            samples.append(parts[part][int(index - offsets[part])])
-        out.append(merge_samples(samples))
-    return out
-
+    tests = TrainingSet(parts)  # the same global indexing the examples use; test splits are never augmented
+    return [merge_samples([tests[index] for index in example]) for example in examples]
 
 @torch.no_grad()
 def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_config, seed: int = 0, batch_size: int = 64) -> dict:
