@@ -41,10 +41,5 @@ FER_FOLDER_TO_EMOTION = {
     "surprise": "surprise",
     "neutral": "neutral",
 }
-EMOTION_TO_FER_FOLDER = {v: k for k, v in FER_FOLDER_TO_EMOTION.items()}
 EMOTION_TO_FER_INDEX = {v: k for k, v in FER_INDEX_TO_EMOTION.items()}
 
-
-def label_index(name: str) -> int:
-    """Index of a taxonomy label; raises KeyError for anything outside the taxonomy."""
-    return LABEL_TO_INDEX[name]

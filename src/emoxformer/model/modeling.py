@@ -96,9 +96,6 @@ class EmoXFormer(nn.Module):
         return (logits.float() / self.config.temperature).softmax(-1)
 
     # ------------------------------------------------------------------ two-stage schedule
-    def backbone_parameters(self):
-        return self.encoders.parameters()
-
     def freeze_backbones(self, frozen: bool = True) -> None:
         """Stage 1: encoders frozen (and kept in eval mode); projections, fusion and head stay trainable."""
         self._backbones_frozen = frozen
@@ -120,10 +117,6 @@ class EmoXFormer(nn.Module):
 
     def unfreeze_backbones(self) -> None:
         self.freeze_backbones(False)
-
-    @property
-    def backbones_frozen(self) -> bool:
-        return self._backbones_frozen
 
     def train(self, mode: bool = True):
         super().train(mode)
