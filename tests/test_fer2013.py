@@ -27,6 +27,55 @@ def test_decode_reports_each_bad_row():
     assert images.shape == (2, 2304) and (images == 7).all()
 
 
+def _pixel_row(rng, count, separators=None):
+    values = rng.integers(0, 256, count)
+    separators = separators or [" "] * (count - 1)
+    return values, "".join(f"{v}{sep}" for v, sep in zip(values, separators + [""]))
+
+
+def test_rows_that_fool_a_space_count_are_named_and_their_neighbours_keep_their_pixels():
+    # Each bad row below has exactly 2303 spaces, as a good row does: the short one has a double space, the long one
+    # a tab. Side by side in one chunk they also keep the chunk's total right.
+    rng = np.random.default_rng(1)
+    good = [_pixel_row(rng, 2304) for _ in range(3)]
+    short = _pixel_row(rng, 2303, [" "] * 2301 + ["  "])[1]
+    long_ = _pixel_row(rng, 2305, [" "] * 2303 + ["\t"])[1]
+    assert short.count(" ") == long_.count(" ") == 2303
+    rows = [good[0][1], short, long_, good[1][1], good[2][1]]
+    images, kept, problems = decode_pixel_strings(rows)
+    assert kept.tolist() == [0, 3, 4]
+    assert problems[1] == "pixel string has 2303 values, expected 2304"
+    assert problems[2] == "pixel string has 2305 values, expected 2304"
+    for image, (values, _) in zip(images, good):
+        assert (image == values).all()
+
+
+def test_valid_rows_with_irregular_whitespace_decode_exactly():
+    rng = np.random.default_rng(2)
+    separators = [" "] * 2303
+    separators[10], separators[500], separators[2000] = "  ", "\t", " \t "
+    values, text = _pixel_row(rng, 2304, separators)
+    rows = [" " + text + "  ", _pixel_row(rng, 2304)[1]]
+    images, kept, problems = decode_pixel_strings(rows)
+    assert kept.tolist() == [0, 1] and not any(problems)
+    assert (images[0] == values).all()
+
+
+def test_bad_row_in_a_later_chunk_is_named_in_the_file(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = [_pixel_row(rng, 2304)[1] for _ in range(1030)]
+    rows[1027] = _pixel_row(rng, 2303, [" "] * 2301 + ["  "])[1]  # chunk 2 of 1024 rows
+    path = tmp_path / "fer2013.csv"
+    path.write_text(HEADER + "".join(f"3,{row},Training\n" for row in rows))
+    with pytest.raises(DataError) as info:
+        read_fer2013(path)
+    assert f"{path}, row 1028: pixel string has 2303 values, expected 2304" in str(info.value)
+    splits = read_fer2013(path, skip_bad=True)
+    assert len(splits.train) == 1029 and len(splits.skipped) == 1 and "row 1028" in splits.skipped[0]
+    last = splits.train[-1]
+    assert last.id.endswith("/1029") and (last.pixels.ravel() == np.array(rows[1029].split(), dtype=np.uint8)).all()
+
+
 def test_csv_usages_map_to_splits(sample_root):
     splits = read_fer2013(sample_root / "fer2013")
     assert {r.usage for r in splits.train} == {"Training"}

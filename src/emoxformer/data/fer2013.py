@@ -21,31 +21,65 @@ _ROWS_PER_CHUNK = 1024
 
 
 def decode_pixel_strings(pixels: list[str], n_values: int = FER_PIXELS) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Parse space-separated pixel strings in one C-level pass instead of a Python loop over values.
+    """Parse whitespace-separated pixel strings in one C-level pass per chunk instead of a Python loop over values.
 
     Returns (images uint8 [n_good, n_values], indices of the good rows, a problem string per row, "" when good).
     """
     problems = [""] * len(pixels)
     for row in _rows_with_bad_characters(pixels):
         problems[row] = "pixel string holds non-numeric tokens"
-    for row, text in enumerate(pixels):
-        # Fast check on single-space strings; only irregular rows pay for a split.
-        if not problems[row] and text.count(" ") != n_values - 1:
-            count = len(text.split())
-            if count != n_values:
-                problems[row] = f"pixel string has {count} values, expected {n_values}"
-    good_rows = np.array([i for i, problem in enumerate(problems) if not problem], dtype=np.int64)
-    images = np.empty((len(good_rows), n_values), dtype=np.uint8)
-    too_big = np.zeros(len(good_rows), dtype=bool)
+    candidates = np.array([row for row, problem in enumerate(problems) if not problem], dtype=np.int64)
+    images = np.empty((len(candidates), n_values), dtype=np.uint8)
     # Chunks of rows: one huge string makes np.fromstring several times slower (its output keeps reallocating).
-    for start in range(0, len(good_rows), _ROWS_PER_CHUNK):
-        chunk = good_rows[start:start + _ROWS_PER_CHUNK]
-        values = np.fromstring(" ".join(pixels[i] for i in chunk), dtype=np.int32, sep=" ").reshape(len(chunk), n_values)
-        too_big[start:start + len(chunk)] = (values > 255).any(axis=1)
+    for start in range(0, len(candidates), _ROWS_PER_CHUNK):
+        chunk = candidates[start:start + _ROWS_PER_CHUNK]
+        texts = [pixels[row] for row in chunk]
+        values = _decode_chunk(texts, n_values)
+        if values is None:  # some row has the wrong number of values: find it
+            values, chunk_problems = _decode_rows(texts, n_values)
+        else:
+            chunk_problems = ["pixel value above 255" if too_big else "" for too_big in (values > 255).any(axis=1)]
         images[start:start + len(chunk)] = values
-    for row in good_rows[too_big]:
-        problems[row] = "pixel value above 255"
-    return images[~too_big], good_rows[~too_big], problems
+        for row, problem in zip(chunk.tolist(), chunk_problems):
+            problems[row] = problem
+    good = np.array([not problems[row] for row in candidates.tolist()], dtype=bool)
+    return images[good], candidates[good], problems
+
+
+_ROW_END = -1  # written after every row of a chunk; rows hold only digits and whitespace, so never a pixel
+
+
+def _decode_chunk(texts: list[str], n_values: int) -> np.ndarray | None:
+    """The chunk's values [rows, n_values], or None unless every row holds exactly `n_values` values.
+
+    The end marker after each row must land in column `n_values` of every row: a short row followed by a long
+    one keeps the total size right but moves the markers. Negative values (only from integer overflow of
+    absurdly long digit runs) could pose as markers, so they also send the chunk to the row-by-row path.
+    """
+    end = f" {_ROW_END} "
+    values = np.fromstring(end.join(texts) + end, dtype=np.int64, sep=" ")
+    if values.size != len(texts) * (n_values + 1):
+        return None
+    values = values.reshape(len(texts), n_values + 1)
+    if (values[:, n_values] != _ROW_END).any() or (values[:, :n_values] < 0).any():
+        return None
+    return values[:, :n_values]
+
+
+def _decode_rows(texts: list[str], n_values: int) -> tuple[np.ndarray, list[str]]:
+    """Row by row (slow; only for a chunk holding a bad row): values [rows, n_values] and a problem per row."""
+    values = np.zeros((len(texts), n_values), dtype=np.int64)
+    problems = []
+    for row, text in enumerate(texts):
+        numbers = [int(token) for token in text.split()]
+        if len(numbers) != n_values:
+            problems.append(f"pixel string has {len(numbers)} values, expected {n_values}")
+        elif max(numbers) > 255:
+            problems.append("pixel value above 255")
+        else:
+            problems.append("")
+            values[row] = numbers
+    return values, problems
 
 
 def _rows_with_bad_characters(pixels: list[str]) -> list[int]:
@@ -61,7 +95,7 @@ _ALLOWED_BYTES = b"0123456789 \t\r\n"
 
 def _decode_cached(path: Path, pixels: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """decode_pixel_strings, reusing an earlier decoding of the same file (same path, size and mtime)."""
-    key = fingerprint([path], version=1)
+    key = fingerprint([path], version=2)  # 2: rows checked per chunk (version 1 could shift pixels)
     cached = load_arrays("fer2013", key)
     if cached is not None and len(cached["problems"]) == len(pixels):
         return cached["images"], cached["rows"], cached["problems"].tolist()
