@@ -141,15 +141,35 @@ def _check(hint, value, where: str):
                 pass
         if base is dict and isinstance(value, dict):
             return value
-        if base is list and isinstance(value, (list, tuple)):
-            return list(value)
-        if base is list and isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
+        if base is list and isinstance(value, (list, tuple, str, int, float)):
+            return _check_list(option, value, where)
         if base in (int, str, bool) and type(value) is base:
             return value
         if base is Any:
             return value
     raise ConfigError(f"{where}: {value!r} is not a valid {getattr(hint, '__name__', str(hint))}")
+
+
+def _check_list(hint, value, where: str) -> list:
+    """A list, or its comma form `a,b,c` from an override (`21` alone: one element); each element checked against
+    the list's element type."""
+    element_hint = (typing.get_args(hint) or (Any,))[0]
+    if isinstance(value, str):
+        value = [_parse_element(text.strip(), element_hint) for text in value.split(",") if text.strip()]
+    elif not isinstance(value, (list, tuple)):
+        value = [value]
+    return [_check(element_hint, element, f"{where}[{index}]") for index, element in enumerate(value)]
+
+
+def _parse_element(text: str, element_hint):
+    """One element of a comma list as YAML would read it (`21` -> 21), except where strings are wanted (YAML 1.1
+    would turn `no` into False)."""
+    if element_hint is str:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def config_from_dict(values: dict) -> ExperimentConfig:
