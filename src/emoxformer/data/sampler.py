@@ -69,9 +69,11 @@ class LengthBucketBatches(Sampler[list]):
     """Batches of a BalancedSampler's epoch in which each modality's samples have similar lengths.
 
     Padding is per modality (text rows pad among text rows, audio among audio), so within each window of
-    `window` global batches the draws of each dataset are sorted by length and dealt out in consecutive
-    chunks: every batch still holds about 1/k of each dataset, now of similar lengths. The order of the
-    global batches is then shuffled. With DDP, each global batch is split across ranks like the sampler's draws.
+    `window` global batches the draws of each dataset are sorted by length and the datasets interleaved evenly
+    before the window is cut into global batches: every batch still holds about 1/k of each dataset, now of
+    similar lengths. The order of the global batches is then shuffled. With DDP, each global batch is split
+    across ranks like the sampler's draws; the epoch keeps the draws the sampler's ranks would (a multiple of
+    the rank count), so every batch gives each rank the same number of draws, never none.
     """
 
     def __init__(self, sampler: BalancedSampler, lengths: np.ndarray, batch_size: int, window: int = 20):
@@ -82,22 +84,29 @@ class LengthBucketBatches(Sampler[list]):
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
+    @property
+    def epoch_size(self) -> int:
+        """Draws per epoch over all ranks: what the sampler's ranks draw together."""
+        return len(self.sampler) * self.sampler.num_replicas
+
     def global_batches(self) -> list[list[tuple[int, int]]]:
-        draws = self.sampler.global_draws()
+        draws = self.sampler.global_draws()[: self.epoch_size]
         global_size = self.batch_size * self.sampler.num_replicas
         batches = []
         for start in range(0, len(draws), global_size * self.window):
-            window = draws[start:start + global_size * self.window]
-            count = -(-len(window) // global_size)
-            columns = []
-            for part in range(len(self.sampler.sizes)):
-                mine = [d for d in window if self.part_of[d[0]] == part]
-                mine.sort(key=lambda d: self.lengths[d[0]])
-                columns.append(np.array_split(np.arange(len(mine)), count))
-                columns[-1] = [[mine[i] for i in chunk] for chunk in columns[-1]]
-            batches += [[d for column in columns for d in column[j]] for j in range(count)]
+            window = self._by_length(draws[start:start + global_size * self.window])
+            batches += [window[i:i + global_size] for i in range(0, len(window), global_size)]
         order = np.random.default_rng([self.sampler.seed, self.sampler.epoch, 2]).permutation(len(batches))
         return [batches[j] for j in order]
+
+    def _by_length(self, window: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Each dataset's draws sorted by length, the datasets interleaved by relative position in their order."""
+        placed = []
+        for part in range(len(self.sampler.sizes)):
+            mine = sorted((d for d in window if self.part_of[d[0]] == part), key=lambda d: self.lengths[d[0]])
+            placed += [((position + 0.5) / len(mine), part, draw) for position, draw in enumerate(mine)]
+        placed.sort(key=lambda item: item[:2])
+        return [draw for _, _, draw in placed]
 
     def __iter__(self):
         replicas, rank = self.sampler.num_replicas, self.sampler.rank
@@ -106,9 +115,7 @@ class LengthBucketBatches(Sampler[list]):
 
     def __len__(self) -> int:
         global_size = self.batch_size * self.sampler.num_replicas
-        total = self.sampler.num_samples
-        full, rest = divmod(total, global_size * self.window)
-        return full * self.window + -(-rest // global_size)
+        return -(-self.epoch_size // global_size)
 
 
 def _cycled_permutations(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
