@@ -2,6 +2,7 @@
 and the matching command line prints one line instead of a traceback."""
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from emoxformer.data.meld import MELD_FILES, read_meld
 from emoxformer.data.ravdess import read_ravdess
 from emoxformer.errors import DataError, InputError, ModelLoadError
 from emoxformer.inference import Predictor
+from emoxformer.labels import DATASET_NAMES
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.modeling import EmoXFormer
 
@@ -117,6 +119,44 @@ def test_reader_rejects_bad_data(case, tmp_path, capsys):
     assert str(offending) in capsys.readouterr().out  # reported, not a traceback
 
 
+SUMMARY_CASES = {  # one dataset broken, the other two fine: what `train` stops on, `data summary` must not pass
+    "meld": (meld_with(MELD_HEADER.replace("Utterance,", "") + GOOD_MELD_ROW.replace('"Hi, there",', "")),
+             "missing column(s) Utterance"),
+    "ravdess": (ravdess_with("03-01-01-01-01-01-01.wav", _truncated), "truncated WAV"),
+    "fer2013": (fer_csv_with("3,1 2 3,Training"), "row 2: pixel string has 3 values, expected 2304"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(SUMMARY_CASES))
+def test_data_summary_exits_2_when_any_dataset_is_broken(broken, sample_root, tmp_path, capsys):
+    build, problem = SUMMARY_CASES[broken]
+    root, offending = build(tmp_path)
+    assert main(["data", "summary", str(sample_root), f"--{broken}", str(root / broken)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert f"{broken}: MISSING OR BROKEN — {offending}" in captured.out and problem in captured.out
+    assert {"meld", "ravdess", "fer2013"} - {broken} <= set(lines)  # the good datasets are still summarised
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("emoxformer: error: 1 of 3 datasets") and broken in err[0]
+    assert main(["data", "summary", str(sample_root), f"--{broken}", str(root / broken), "--json"]) == 2
+
+
+def test_data_summary_reports_every_broken_dataset(sample_root, tmp_path, capsys):
+    args = ["data", "summary", str(sample_root)]
+    for name, (build, _) in SUMMARY_CASES.items():
+        root, _ = build(tmp_path / name)
+        args += [f"--{name}", str(root / name)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert all(problem in captured.out for _, problem in SUMMARY_CASES.values())
+    assert "3 of 3 datasets missing or broken: meld, ravdess, fer2013" in captured.err
+
+
+def test_data_summary_of_good_data_exits_0(sample_root, capsys):
+    assert main(["data", "summary", str(sample_root)]) == 0
+    assert "MISSING OR BROKEN" not in capsys.readouterr().out
+
+
 def test_nan_audio_is_refused_when_decoded(tmp_path):
     path = tmp_path / "nan.wav"
     _wav(path, np.array([0.1, np.nan, 0.2] * 2000, np.float32), subtype="FLOAT")
@@ -140,53 +180,57 @@ def model_dir(tmp_path_factory):
     return directory
 
 
+# Each builder returns (predict() keyword arguments, command-line arguments, what the one-line error must name).
+def _blank_text(path):
+    return {"text": " \t "}, ["--text", " \t "], "text is empty"
+
+
 def _silent(path):
     _wav(path, np.zeros(16_000, np.float32), rate=16_000)
-    return {"audio": path}, ["--audio", str(path)]
+    return {"audio": path}, ["--audio", str(path)], str(path)
 
 
 def _no_face(path):
     path = path.with_suffix(".png")
     Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(path)
-    return {"image": path}, ["--image", str(path)]
+    return {"image": path}, ["--image", str(path)], str(path)
 
 
 def _garbage_image(path):
     path = path.with_suffix(".jpg")
     path.write_bytes(b"\xff\xd8 not really a jpeg")
-    return {"image": path}, ["--image", str(path)]
+    return {"image": path}, ["--image", str(path)], str(path)
 
 
 def _garbage_audio(path):
     path = path.with_suffix(".mp3")
     path.write_bytes(b"ID3 not audio")
-    return {"audio": path}, ["--audio", str(path)]
+    return {"audio": path}, ["--audio", str(path)], str(path)
 
 
 def _nan_audio(path):
     _wav(path, np.array([0.1, np.nan] * 8000, np.float32), rate=16_000, subtype="FLOAT")
-    return {"audio": path}, ["--audio", str(path)]
+    return {"audio": path}, ["--audio", str(path)], str(path)
 
 
 def _missing_video(path):
     path = path.with_suffix(".mp4")
-    return {"video": path}, ["--video", str(path)]
+    return {"video": path}, ["--video", str(path)], str(path)
 
 
-PREDICT_CASES = {"silent audio": _silent, "image without a face": _no_face, "unreadable image": _garbage_image,
+PREDICT_CASES = {"blank text": _blank_text, "silent audio": _silent, "image without a face": _no_face, "unreadable image": _garbage_image,
                  "unreadable audio": _garbage_audio, "NaN audio": _nan_audio, "missing video": _missing_video}
 
 
 @pytest.mark.parametrize("case", sorted(PREDICT_CASES))
 def test_predictor_rejects_bad_input(case, model_dir, tmp_path, capsys):
-    kwargs, cli = PREDICT_CASES[case](tmp_path / "input.wav")
-    path = next(iter(kwargs.values()))
+    kwargs, cli, named = PREDICT_CASES[case](tmp_path / "input.wav")
     with pytest.raises(InputError) as info:
         Predictor.from_pretrained(model_dir, device="cpu").predict(**kwargs)
-    assert type(info.value) is InputError and str(path) in str(info.value)
+    assert type(info.value) is InputError and named in str(info.value)
     assert main(["predict", "--model", str(model_dir), *cli]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(path) in err[0]
+    assert len(err) == 1 and named in err[0]
 
 
 def _copy_model(model_dir, tmp_path):
@@ -219,8 +263,23 @@ def test_model_loading_rejects_bad_folders(case, model_dir, tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-def test_bad_input_table_has_at_least_25_cases():
-    assert len(READER_CASES) + len(PREDICT_CASES) + len(MODEL_CASES) + 2 >= 25
+PREDICTOR_INPUTS = ("text", "audio", "image", "video")  # what a user hands to predict()
+
+
+def test_bad_input_table_covers_every_entry_point(model_dir, tmp_path):
+    """Every dataset reader (FER2013 in both layouts), every predictor input and every file of a saved model."""
+    assert {dataset for _, _, dataset, _, _ in READER_CASES.values()} == set(DATASET_NAMES)
+    fer_layouts = set()
+    for number, (build, _, dataset, _, _) in enumerate(READER_CASES.values()):
+        if dataset == "fer2013":
+            root, _ = build(tmp_path / str(number))
+            fer_layouts.add("csv" if (root / "fer2013" / "fer2013.csv").is_file() else "folders")
+    assert fer_layouts == {"csv", "folders"}
+    assert set(PREDICTOR_INPUTS) <= set(inspect.signature(Predictor.predict).parameters)
+    covered_inputs = {kind for build in PREDICT_CASES.values() for kind in build(tmp_path / "input.wav")[0]}
+    assert covered_inputs == set(PREDICTOR_INPUTS)
+    corrupted_files = {name for _, name, _ in MODEL_CASES.values()}
+    assert {path.name for path in model_dir.iterdir()} <= corrupted_files
 
 
 class _Exploit:

@@ -33,7 +33,12 @@ def _cmd_data_summary(args) -> int:
                              ravdess_split=args.ravdess_split, skip_bad=args.skip_bad)
     summary = summarize(data_config)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
-    return 2 if all("error" in info for info in summary.values()) else 0
+    broken = [name for name, info in summary.items() if "error" in info]
+    if broken:  # `train` on the same data would stop, so this is not a clean bill
+        print(f"emoxformer: error: {len(broken)} of {len(summary)} datasets missing or broken: {', '.join(broken)} "
+              "(problems above)", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _experiment_config(args):

@@ -5,12 +5,22 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..labels import DATASET_NAMES
+from ..model.config import MODALITIES
 from .fer2013 import read_fer2013
 from .meld import read_meld
 from .ravdess import read_ravdess
 from .records import SplitRecords
 
 DATASET_MODALITY = {"meld": "text", "ravdess": "audio", "fer2013": "vision"}
+
+
+def dataset_modalities(datasets: list[str]) -> list[str]:
+    """The modalities that training on `datasets` uses, in the order text, audio, vision."""
+    unknown = sorted(set(datasets) - set(DATASET_MODALITY))
+    if unknown or not datasets:
+        raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {list(datasets)}")
+    used = {DATASET_MODALITY[name] for name in datasets}
+    return [m for m in MODALITIES if m in used]
 
 
 def dataset_path(data_config, name: str) -> Path:

@@ -61,6 +61,7 @@ class Predictor:
     def prepare(self, text: str | None = None, audio=None, image=None, sample_rate: int | None = None,
                 detect_faces: bool | None = None) -> dict:
         """One prepared sample for the collator; raises InputError for unusable input."""
+        self._check_modalities({"text": text, "audio": audio, "vision": image})
         sample = {}
         if text is not None:
             if not str(text).strip():
@@ -75,6 +76,13 @@ class Predictor:
         if not sample:
             raise InputError("no input given: pass at least one of text, audio, image or video")
         return sample
+
+    def _check_modalities(self, inputs: dict) -> None:
+        """InputError for an input of a modality the model has no encoder for (trained without that dataset)."""
+        for modality, value in inputs.items():
+            if value is not None and modality not in self.model.modalities:
+                takes = " and ".join(MODALITY_NAMES[m] for m in self.model.modalities)
+                raise InputError(f"this model was trained without {MODALITY_NAMES[modality]}: it takes only {takes}")
 
     def _face(self, image, detect_faces: bool | None) -> np.ndarray:
         array = read_image(image, self.max_image_pixels)
@@ -107,6 +115,7 @@ class Predictor:
         return [_prediction(p, s) for p, s in zip(probabilities, samples)]
 
     def _predict_video(self, video, text: str | None, detect_faces: bool | None) -> Prediction:
+        self._check_modalities({"vision": video})
         rate = self.preprocessor.config.sample_rate
         frames, audio = read_video(video, self.max_video_frames, rate, self.max_audio_seconds)
         detect = self.detect_faces if detect_faces is None else detect_faces
@@ -118,7 +127,7 @@ class Predictor:
         if not faces:
             raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
         base = self.prepare(text=text) if text is not None and str(text).strip() else {}  # the transcript is optional
-        if audio is not None:
+        if audio is not None and "audio" in self.model.modalities:  # a model without audio ignores the track
             try:
                 base["audio"] = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))
             except InputError:

@@ -18,6 +18,9 @@ class EmoXFormerConfig:
     text_backbone: str = BUILTIN
     audio_backbone: str = BUILTIN
     vision_backbone: str = BUILTIN
+    # The modalities the model has encoders for; training sets it from data.datasets (meld: text, ravdess: audio,
+    # fer2013: vision), and the other backbones are never loaded.
+    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))
     hidden_size: int = 512
     num_heads: int = 4
     fusion_layers: int = 4
@@ -31,6 +34,8 @@ class EmoXFormerConfig:
     context_gate: bool = True  # gate the cross-modal context with sigmoid(W [x; ctx])
     share_pair_weights: bool = True  # the seed: one attention per modality pair, used in both directions
     fusion_feedforward: bool = True
+    # Wav2Vec2-style backbones: keep the checkpoint's SpecAugment (time masking while fine-tuning, stage 2 only).
+    audio_spec_augment: bool = True
     # Preprocessing that belongs to the model.
     max_text_tokens: int = 128
     sample_rate: int = 16_000

@@ -149,10 +149,16 @@ class HFTextEncoder(nn.Module):
 
 
 class HFAudioEncoder(nn.Module):
-    """Wav2Vec2-style speech encoders on 16 kHz audio."""
+    """Wav2Vec2-style speech encoders on 16 kHz audio.
 
-    def __init__(self, backbone: nn.Module):
+    With `spec_augment` the backbone keeps its checkpoint's SpecAugment settings (`mask_time_prob`, ...): time
+    steps are masked in train mode only, so in stage 2; without it masking is off in every mode.
+    """
+
+    def __init__(self, backbone: nn.Module, spec_augment: bool = True):
         super().__init__()
+        if not spec_augment:
+            backbone.config.apply_spec_augment = False  # read by Wav2Vec2/HuBERT/WavLM at every forward
         self.backbone = backbone
         self.width = backbone.config.hidden_size
         # Group-norm feature extractors (wav2vec2-base) normalise over time, padding included, and must not be
@@ -229,13 +235,14 @@ def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config
     if modality == "text":
         return HFTextEncoder(model)
     if modality == "audio":
-        return HFAudioEncoder(model)
+        return HFAudioEncoder(model, config.audio_spec_augment)
     return HFVisionEncoder(model, config.vision_tokens)
 
 
 def resolve_image_settings(config: EmoXFormerConfig) -> None:
-    """Take image size, channels, mean and std from an HF vision backbone's processor or config."""
-    if is_builtin(config.vision_backbone):
+    """Take image size, channels, mean and std from an HF vision backbone's processor or config (only for a
+    model with a vision encoder)."""
+    if "vision" not in config.modalities or is_builtin(config.vision_backbone):
         return
     from transformers import AutoConfig, AutoImageProcessor
 

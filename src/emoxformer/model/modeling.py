@@ -26,24 +26,28 @@ class EmoXFormer(nn.Module):
     modality present in at least one sample, full-batch inputs (rows of absent samples are ignored):
     `text = {input_ids, attention_mask}`, `audio = {waveform, lengths}`, `vision = {pixel_values}`.
     Each encoder runs only on the rows that have its modality.
+
+    Only the modalities of `config.modalities` get an encoder, a projection and fusion weights; the head reads
+    one pooled vector per such modality, in the order text, audio, vision.
     """
 
     def __init__(self, config: EmoXFormerConfig, _saved_backbone_configs: dict | None = None):
         super().__init__()
         self.config = config
+        self.modalities = model_modalities(config)
         saved = _saved_backbone_configs or {}
-        self.encoders = nn.ModuleDict({m: build_encoder(m, config, saved.get(m)) for m in MODALITIES})
+        self.encoders = nn.ModuleDict({m: build_encoder(m, config, saved.get(m)) for m in self.modalities})
         self.projections = nn.ModuleDict({
             m: nn.Sequential(nn.Linear(self.encoders[m].width, config.hidden_size), nn.Dropout(config.projection_dropout))
-            for m in MODALITIES
+            for m in self.modalities
         })
         self.fusion = ContextGatedFusion(
-            MODALITIES, config.hidden_size, config.num_heads, config.fusion_layers, config.attention_dropout,
+            self.modalities, config.hidden_size, config.num_heads, config.fusion_layers, config.attention_dropout,
             gate=config.context_gate, shared=config.share_pair_weights, feedforward=config.fusion_feedforward,
         )
         hidden = config.hidden_size
         self.head = nn.Sequential(
-            nn.Linear(len(MODALITIES) * hidden, hidden), nn.ReLU(), nn.LayerNorm(hidden),
+            nn.Linear(len(self.modalities) * hidden, hidden), nn.ReLU(), nn.LayerNorm(hidden),
             nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_classes),
         )
         self._backbones_frozen = False
@@ -62,6 +66,8 @@ class EmoXFormer(nn.Module):
             rows = present_all[:, column]
             if not rows.any() or batch.get(modality) is None:
                 continue
+            if modality not in self.modalities:
+                raise ValueError(f"this model was trained without {modality}; it takes {', '.join(self.modalities)}")
             index = rows.nonzero(as_tuple=True)[0]
             inputs = {name: value[index] for name, value in batch[modality].items()}
             if "features" in inputs:  # cached outputs of a frozen encoder (stage-1 feature cache)
@@ -83,7 +89,7 @@ class EmoXFormer(nn.Module):
         fused = self.fusion(tokens, valid, present)
         batch_size = batch["present"].shape[0]
         pooled = []
-        for modality in MODALITIES:
+        for modality in self.modalities:
             if modality in fused:
                 weight = valid[modality].unsqueeze(-1).to(fused[modality].dtype)
                 pooled.append((fused[modality] * weight).sum(1) / weight.sum(1).clamp(min=1))
@@ -135,7 +141,7 @@ class EmoXFormer(nn.Module):
         config = EmoXFormerConfig.from_dict(self.config.to_dict())
         config.backbone_configs = {}
         excluded_prefixes = []
-        for modality in MODALITIES:
+        for modality in self.modalities:
             if is_builtin(config.backbone(modality)):
                 continue
             if save_backbones:
@@ -149,7 +155,7 @@ class EmoXFormer(nn.Module):
         }
         _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
         _atomic_write(directory / CONFIG_NAME, lambda tmp: config.save(tmp))
-        if tokenizer is not None and not is_builtin(config.text_backbone):
+        if tokenizer is not None and "text" in self.modalities and not is_builtin(config.text_backbone):
             tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
         return directory
 
@@ -168,7 +174,7 @@ class EmoXFormer(nn.Module):
         except Exception as exc:  # safetensors raises its own error types for corrupt or foreign files
             raise ModelLoadError(f"{directory / WEIGHTS_NAME}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
         expected = model.state_dict()
-        referenced = tuple(f"encoders.{m}.backbone." for m in MODALITIES if not is_builtin(config.backbone(m)) and m not in saved_configs)
+        referenced = tuple(f"encoders.{m}.backbone." for m in model.modalities if not is_builtin(config.backbone(m)) and m not in saved_configs)
         missing = [k for k in expected if k not in state and not k.startswith(referenced)]
         unexpected = [k for k in state if k not in expected]
         reshaped = [k for k in state if k in expected and state[k].shape != expected[k].shape]
@@ -177,6 +183,14 @@ class EmoXFormer(nn.Module):
             raise ModelLoadError(f"{directory / WEIGHTS_NAME}: weights do not match config.json ({detail})")
         model.load_state_dict(state, strict=False)
         return model
+
+
+def model_modalities(config: EmoXFormerConfig) -> tuple[str, ...]:
+    """`config.modalities` in the fixed order text, audio, vision; ValueError unless a non-empty subset of them."""
+    unknown = sorted(set(config.modalities) - set(MODALITIES))
+    if unknown or not config.modalities:
+        raise ValueError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, got {list(config.modalities)}")
+    return tuple(m for m in MODALITIES if m in config.modalities)
 
 
 def load_model_config(directory: Path) -> EmoXFormerConfig:

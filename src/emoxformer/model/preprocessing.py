@@ -42,8 +42,9 @@ class Preprocessor:
 
     @classmethod
     def for_model(cls, config: EmoXFormerConfig, model_dir: str | Path | None = None) -> "Preprocessor":
-        """The tokenizer comes from a saved model folder if it has one, else from the text backbone."""
-        if is_builtin(config.text_backbone):
+        """The tokenizer comes from a saved model folder if it has one, else from the text backbone (none for a
+        model without text)."""
+        if "text" not in config.modalities or is_builtin(config.text_backbone):
             return cls(config)
         from transformers import AutoTokenizer
 

@@ -21,6 +21,7 @@ from .. import __version__
 from ..config import ExperimentConfig, save_config
 from ..errors import ConfigError
 from ..data.datamodule import EmoDataModule
+from ..data.sources import dataset_modalities
 from ..labels import DATASET_NAMES, EMOTIONS
 from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusion_matrix, plot_training_curves
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
@@ -143,6 +144,7 @@ class TwoStageTrainer:
         config, out = self.config, self.out
         out.mkdir(parents=True, exist_ok=True)
         L.seed_everything(config.train.seed, workers=True, verbose=False)
+        config.model.modalities = dataset_modalities(config.data.datasets)  # no encoder for a modality not trained
         model = EmoXFormer.from_config(config.model)
         preprocessor = Preprocessor.for_model(model.config)
         datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
