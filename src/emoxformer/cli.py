@@ -41,6 +41,15 @@ def _cmd_data_summary(args) -> int:
     return 0
 
 
+def _cmd_download(args) -> int:
+    from .data.download import download_datasets
+
+    failures = download_datasets(args.dataset, args.to, from_path=args.source, progress=not args.no_progress)
+    for failure in failures:
+        print(f"emoxformer: error: {failure}", file=sys.stderr)
+    return 2 if failures else 0
+
+
 def _experiment_config(args):
     from .config import load_config
 
@@ -249,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--skip-bad", action="store_true", help="skip and count bad rows/files instead of stopping")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(func=_cmd_data_summary)
+
+    fetch = commands.add_parser(
+        "download", help="fetch MELD, RAVDESS and/or FER2013 from their official sources into a data root",
+        description="Download, verify (pinned checksums) and unpack datasets into ROOT/meld, ROOT/ravdess, ROOT/fer2013. "
+                    "Interrupted downloads resume; a dataset that is already complete is left alone.",
+    )
+    fetch.add_argument("dataset", choices=["meld", "ravdess", "fer2013", "all"])
+    fetch.add_argument("--to", required=True, metavar="ROOT", help="data root (the --data of train)")
+    fetch.add_argument("--from", dest="source", metavar="PATH",
+                       help="FER2013 you downloaded from Kaggle: fer2013.csv, the zip or tar.gz, or a folder with train/ test/")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fetch.set_defaults(func=_cmd_download)
 
     train = commands.add_parser(
         "train", help="two-stage training (frozen backbones, then fine-tuning) with per-dataset evaluation",

@@ -29,3 +29,12 @@ class ModelLoadError(EmoXFormerError):
 
 class InputError(EmoXFormerError):
     """A user input to prediction (text, audio, image or video) is missing, unreadable or unusable."""
+
+
+class DownloadError(EmoXFormerError):
+    """A dataset could not be fetched, verified or unpacked; the message starts with the dataset's name."""
+
+    def __init__(self, dataset: str, problem: str):
+        self.dataset = dataset
+        self.problem = problem
+        super().__init__(f"{dataset}: {problem}")
