@@ -21,17 +21,26 @@ from .model.config import EmoXFormerConfig
 
 @dataclass
 class AugmentConfig:
-    """Training-only augmentation (the seed's settings); validation and test are never augmented."""
+    """Training-only augmentation (the seed's settings); validation and test are never augmented.
+
+    The reference code's random gain (0.9-1.1) is gone: audio is normalised to unit variance, which undid it.
+    `noise_snr_db` replaces it, off by default (as the gain effectively was): e.g. [15, 30] adds white noise at an
+    SNR drawn from 15-30 dB, which normalisation keeps.
+    """
 
     enabled: bool = True
     word_dropout: float = 0.05
-    gain_min: float = 0.9
-    gain_max: float = 1.1
     max_shift: int = 400  # samples at 16 kHz
+    noise_snr_db: list[float] | None = None  # [low, high] in dB; None: no noise
     crop_scale_min: float = 0.9
     hflip: bool = True
     brightness: float = 0.1
     contrast: float = 0.1
+
+    def __post_init__(self) -> None:
+        snr = self.noise_snr_db
+        if snr is not None and (len(snr) != 2 or snr[0] > snr[1]):
+            raise ConfigError(f"data.augment.noise_snr_db must be [low, high] with low <= high (dB), got {snr}")
 
 
 @dataclass

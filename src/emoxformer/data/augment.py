@@ -14,12 +14,26 @@ def word_dropout(text: str, p: float, rng: np.random.Generator) -> str:
     return " ".join(kept) if kept else words[int(rng.integers(len(words)))]
 
 
-def augment_waveform(wave: np.ndarray, gain: tuple[float, float], max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Random gain and a circular time shift of at most `max_shift` samples."""
-    wave = wave * np.float32(rng.uniform(*gain))
+def augment_waveform(wave: np.ndarray, max_shift: int, noise_snr_db: list[float] | None,
+                     rng: np.random.Generator) -> np.ndarray:
+    """A circular time shift of at most `max_shift` samples, then, with `noise_snr_db` = [low, high], white noise
+    at an SNR drawn uniformly from that range (dB).
+
+    No random gain: the model's input is normalised to unit variance, which undoes any gain (the reference
+    code's 0.9-1.1 gain changed the input by 3e-6); the built-in encoder's log-mel standardisation and Wav2Vec2's
+    group-norm feature extractor would undo it again. Noise changes the waveform's shape, so it survives them.
+    """
     if max_shift > 0:
         wave = np.roll(wave, int(rng.integers(-max_shift, max_shift + 1)))
+    if noise_snr_db is not None:
+        wave = add_noise(wave, float(rng.uniform(*noise_snr_db)), rng)
     return wave
+
+
+def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """`wave` plus white Gaussian noise whose power is the wave's (about its mean) over 10^(snr_db / 10)."""
+    noise_std = np.sqrt(np.var(wave, dtype=np.float64) / 10 ** (snr_db / 10))
+    return (wave + rng.standard_normal(wave.shape) * noise_std).astype(np.float32)
 
 
 def augment_image(pixels: np.ndarray, crop_scale_min: float, hflip: bool, brightness: float, contrast: float,

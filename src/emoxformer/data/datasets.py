@@ -75,7 +75,7 @@ class RecordDataset(Dataset):
         elif isinstance(record, AudioRecord):
             wave = self.audio_store[record.id]
             if aug:
-                wave = augment_waveform(wave, (aug.gain_min, aug.gain_max), aug.max_shift, rng)
+                wave = augment_waveform(wave, aug.max_shift, aug.noise_snr_db, rng)
             sample["audio"] = pre.prepare_audio(wave)
         elif isinstance(record, ImageRecord):
             pixels = record.pixels
