@@ -168,13 +168,27 @@ class HFAudioEncoder(nn.Module):
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
         frame_lengths = self.backbone._get_feat_extract_output_lengths(lengths).long()
         if self.per_sample:
-            outputs = [self.backbone(input_values=waveform[i:i + 1, : int(lengths[i])]).last_hidden_state[0] for i in range(len(lengths))]
+            outputs = [
+                self.backbone(input_values=waveform[i:i + 1, : int(lengths[i])], **self._time_mask(1, int(frame_lengths[i])))
+                .last_hidden_state[0] for i in range(len(lengths))
+            ]
             hidden = nn.utils.rnn.pad_sequence(outputs, batch_first=True)
         else:
             sample_mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
-            hidden = self.backbone(input_values=waveform, attention_mask=sample_mask.long()).last_hidden_state
+            frames = int(self.backbone._get_feat_extract_output_lengths(waveform.shape[1]))
+            hidden = self.backbone(input_values=waveform, attention_mask=sample_mask.long(),
+                                   **self._time_mask(len(lengths), frames)).last_hidden_state
         valid = torch.arange(hidden.shape[1], device=hidden.device)[None] < frame_lengths[:, None]
         return hidden, valid
+
+    def _time_mask(self, rows: int, frames: int) -> dict:
+        """An empty SpecAugment time mask for a sequence shorter than one mask span, which Hugging Face's mask
+        drawing refuses (ValueError); otherwise nothing, and the backbone draws its own mask in train mode."""
+        config = self.backbone.config
+        masking = self.training and getattr(config, "mask_time_prob", 0.0) > 0
+        if not masking or frames >= getattr(config, "mask_time_length", 0):
+            return {}
+        return {"mask_time_indices": torch.zeros(rows, frames, dtype=torch.bool, device=self.backbone.device)}
 
 
 class HFVisionEncoder(nn.Module):
