@@ -334,7 +334,7 @@ def _install_fer2013(pins, cache: Path, built: Path, from_path, progress: bool, 
     for split in ("train", "test"):
         _place(found / split, built / split, own_copy)
     images = sum(1 for path in built.rglob("*") if path.is_file())
-    return f"train/ and test/ image folders, {images:,} files (no published checksum for this variant)"
+    return f"train/ and test/ image folders, {images:,} files; no published checksum for this variant"
 
 
 def _fetch_fer(pins, cache: Path, progress: bool, say: Say) -> Path:
