@@ -53,6 +53,7 @@ class DataConfig:
     ravdess_split: str = "actor"  # "actor" (speaker-independent) or "random" (the seed's leaky split)
     ravdess_val_actors: list[int] = field(default_factory=lambda: [19, 20])
     ravdess_test_actors: list[int] = field(default_factory=lambda: [21, 22, 23, 24])
+    ravdess_fold: int | None = None  # 1..6: EmoBox's actor fold (test actors; see data/ravdess.py), replacing the two above
     ravdess_include_song: bool = False
     ravdess_replicate: int = 7  # the seed replicates RAVDESS's small training set x7
     fer_val_fraction: float = 0.1
@@ -73,6 +74,26 @@ class StageConfig:
     lr: float = 1e-4
     patience: int = 20
     freeze_backbones: bool = True
+    # Learning rate of each modality's encoder ({text: 3e-5, vision: 1e-3}); an encoder not named here, and the
+    # projections, fusion and head, train at `lr`. Pretrained and from-scratch encoders want very different rates.
+    encoder_lr: dict = field(default_factory=dict)
+    # "plateau": ReduceLROnPlateau on validation loss (the seed's); "cosine": linear warm-up over `warmup` of the
+    # stage's steps, then cosine decay to zero by its last step (for short fine-tuning runs).
+    schedule: str = "plateau"
+    warmup: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("plateau", "cosine"):
+            raise ConfigError(f"train.stageN.schedule must be plateau or cosine, got {self.schedule!r}")
+        unknown = sorted(set(self.encoder_lr) - {"text", "audio", "vision"})
+        if unknown:
+            raise ConfigError(f"train.stageN.encoder_lr: unknown modality {', '.join(unknown)} (use text, audio, vision)")
+        try:
+            self.encoder_lr = {modality: float(lr) for modality, lr in self.encoder_lr.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"train.stageN.encoder_lr: learning rates must be numbers, got {self.encoder_lr}") from None
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"train.stageN.warmup must be a fraction of the stage's steps in [0, 1), got {self.warmup}")
 
 
 @dataclass

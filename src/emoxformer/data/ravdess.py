@@ -29,6 +29,18 @@ DEFAULT_TEST_ACTORS = (21, 22, 23, 24)
 EMOBOX_FOLDS = ((1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
 
 
+def emobox_fold_actors(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(validation actors, test actors) of EmoBox fold `fold` (1..6). EmoBox tests on the fold's actors and trains on
+    the other 20; model selection here also needs a validation split, so two of those 20 hold out: the
+    lowest-numbered male (odd) and female (even) actor, keeping the split speaker-independent and gender-balanced."""
+    if not isinstance(fold, int) or isinstance(fold, bool) or not 1 <= fold <= len(EMOBOX_FOLDS):
+        raise ConfigError(f"data.ravdess_fold must be one of 1..{len(EMOBOX_FOLDS)} (EmoBox's folds), got {fold!r}")
+    test = EMOBOX_FOLDS[fold - 1]
+    rest = [actor for actor in range(1, 25) if actor not in test]
+    validation = (min(a for a in rest if a % 2 == 1), min(a for a in rest if a % 2 == 0))
+    return validation, test
+
+
 def parse_ravdess_name(path: Path) -> dict[str, int]:
     """The seven numeric fields of a RAVDESS file name; DataError if the name is not one."""
     match = _NAME.match(path.name)

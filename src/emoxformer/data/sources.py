@@ -8,7 +8,7 @@ from ..labels import DATASET_NAMES
 from ..model.config import MODALITIES
 from .fer2013 import read_fer2013
 from .meld import read_meld
-from .ravdess import read_ravdess
+from .ravdess import emobox_fold_actors, read_ravdess
 from .records import SplitRecords
 
 DATASET_MODALITY = {"meld": "text", "ravdess": "audio", "fer2013": "vision"}
@@ -33,15 +33,24 @@ def dataset_path(data_config, name: str) -> Path:
     return Path(data_config.root) / name
 
 
+def ravdess_actors(data_config) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(validation, test) actors: EmoBox fold `data.ravdess_fold` when set, else `data.ravdess_val_actors` and
+    `data.ravdess_test_actors`."""
+    if data_config.ravdess_fold is not None:
+        return emobox_fold_actors(data_config.ravdess_fold)
+    return tuple(data_config.ravdess_val_actors), tuple(data_config.ravdess_test_actors)
+
+
 def load_dataset(data_config, name: str) -> SplitRecords:
     """Read one dataset with the splits and bad-data policy of `data_config`."""
     path = dataset_path(data_config, name)
     if name == "meld":
         return read_meld(path, skip_bad=data_config.skip_bad)
     if name == "ravdess":
+        val_actors, test_actors = ravdess_actors(data_config)
         return read_ravdess(
-            path, split=data_config.ravdess_split, val_actors=tuple(data_config.ravdess_val_actors),
-            test_actors=tuple(data_config.ravdess_test_actors), seed=data_config.split_seed,
+            path, split=data_config.ravdess_split, val_actors=val_actors,
+            test_actors=test_actors, seed=data_config.split_seed,
             include_song=data_config.ravdess_include_song, skip_bad=data_config.skip_bad,
         )
     if name == "fer2013":

@@ -44,6 +44,12 @@ class EmoXFormerConfig:
     image_channels: int = 1
     image_mean: list[float] = field(default_factory=lambda: [0.5])
     image_std: list[float] = field(default_factory=lambda: [0.5])
+    # MobileNetV2 faces (vision_backbone=mobilenet_v2): 1 keeps the first convolution at full resolution, so a
+    # 48x48 face yields the feature maps of a 96x96 image; 2 is the ImageNet network unchanged.
+    vision_stem_stride: int = 2
+    # Speech through the pretrained speaker LSTM (audio_backbone=speaker_lstm): its states averaged over this many
+    # 10 ms frames form one token.
+    audio_pool_frames: int = 10
     # The small built-in encoders.
     builtin_width: int = 128
     builtin_text_layers: int = 2

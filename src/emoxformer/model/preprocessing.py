@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from .config import EmoXFormerConfig
-from .encoders import TEXT_BYTE_OFFSET, TEXT_CLS_ID, TEXT_PAD_ID, is_builtin
+from .encoders import TEXT_BYTE_OFFSET, TEXT_CLS_ID, TEXT_PAD_ID, is_builtin, resolve_backbone
 from .modeling import TOKENIZER_DIR
 
 MIN_AUDIO_SAMPLES = 400  # one 25 ms analysis window at 16 kHz
@@ -49,7 +49,7 @@ class Preprocessor:
         from transformers import AutoTokenizer
 
         saved = Path(model_dir) / TOKENIZER_DIR if model_dir is not None else None
-        source = str(saved) if saved is not None and saved.is_dir() else config.text_backbone
+        source = str(saved) if saved is not None and saved.is_dir() else resolve_backbone(config.text_backbone)
         return cls(config, AutoTokenizer.from_pretrained(source))
 
     # ------------------------------------------------------------------ text

@@ -28,7 +28,8 @@ from ..model.modeling import EmoXFormer
 
 PREPROCESSING_FIELDS = ("text_backbone", "audio_backbone", "vision_backbone", "max_text_tokens", "sample_rate",
                         "max_audio_seconds", "image_size", "image_channels", "image_mean", "image_std", "vision_tokens",
-                        "builtin_width", "builtin_text_layers", "builtin_audio_mels")
+                        "builtin_width", "builtin_text_layers", "builtin_audio_mels", "vision_stem_stride",
+                        "audio_pool_frames")
 
 
 class FeatureTable:

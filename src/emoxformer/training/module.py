@@ -1,6 +1,8 @@
 """The LightningModule: one stage of training (loss, optimiser, scheduler, per-dataset validation metrics)."""
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 
@@ -50,9 +52,38 @@ class EmoXFormerModule(L.LightningModule):
         self.log("val/score", score, prog_bar=True)
 
     def configure_optimizers(self):
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay)
+        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay)
+        if self.stage_config.schedule == "cosine":
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(self.stage_config.warmup * total)))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=self.train_config.plateau_factor, patience=self.train_config.plateau_patience,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}}
+
+    def parameter_groups(self) -> list[dict]:
+        """Trainable parameters, grouped by learning rate: each encoder named in the stage's `encoder_lr` at its
+        own rate, everything else at the stage's `lr`."""
+        encoder_lr = self.stage_config.encoder_lr
+        groups, taken = [], set()
+        for modality, lr in encoder_lr.items():
+            if modality not in self.model.encoders:
+                continue
+            params = [p for p in self.model.encoders[modality].parameters() if p.requires_grad]
+            taken.update(id(p) for p in params)
+            if params:
+                groups.append({"params": params, "lr": float(lr), "name": f"encoder.{modality}"})
+        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in taken]
+        return [{"params": rest, "lr": self.stage_config.lr, "name": "model"}] + groups
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    """LambdaLR factor: linear from ~0 to 1 over `warmup_steps`, then cosine down to 0 at `total_steps`."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor

@@ -1,0 +1,140 @@
+"""A speech encoder initialised from Resemblyzer's pretrained speaker encoder (GE2E; Wan et al., 2018).
+
+The network is the project's own: 40 mel bands (25 ms / 10 ms, power, as Resemblyzer computes them) into a
+3-layer LSTM of width 256. Its weights come from the `resemblyzer` wheel (`resemblyzer/pretrained.pt`, read with
+`torch.load(weights_only=True)`; `pip install --no-deps resemblyzer`: its own dependencies are for its
+preprocessing, which is not used), or from a file: `speaker_lstm:/path/pretrained.pt`.
+The LSTM's hidden states, averaged over `pool_frames` frames, are the tokens handed to fusion. Trained to tell
+speakers apart, the states also carry pitch, energy and voice quality, which is what emotion in speech changes.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError
+
+BACKBONE_NAME = "speaker_lstm"
+MODEL_TYPE = "emoxformer-speaker_lstm"
+WEIGHTS_PACKAGE, WEIGHTS_FILE = "resemblyzer", "pretrained.pt"
+N_MELS, HIDDEN, LAYERS = 40, 256, 3
+N_FFT, HOP = 400, 160  # 25 ms windows, 10 ms steps at 16 kHz
+TARGET_RMS = 10 ** (-30 / 20)  # Resemblyzer normalises speech to -30 dBFS before its mel spectrogram
+
+
+def librosa_mel_filters(n_fft: int, n_mels: int, sample_rate: int) -> torch.Tensor:
+    """librosa's default mel bank (Slaney scale and norm, 0 Hz to Nyquist), which Resemblyzer was trained on."""
+    import numpy as np
+    from transformers.audio_utils import mel_filter_bank
+
+    bank = mel_filter_bank(num_frequency_bins=n_fft // 2 + 1, num_mel_filters=n_mels, min_frequency=0.0,
+                           max_frequency=sample_rate / 2, sampling_rate=sample_rate, norm="slaney", mel_scale="slaney")
+    return torch.tensor(np.asarray(bank), dtype=torch.float32)
+
+
+class SpeakerLSTM(nn.Module):
+    """Resemblyzer's 3-layer LSTM over 40 mel bands (its projection to the speaker embedding is not used)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
+
+    def forward(self, packed):
+        return self.lstm(packed)[0]
+
+    def load_pretrained(self, path: str | Path) -> None:
+        """Load Resemblyzer's checkpoint (`{"model_state": ...}` or a bare state dict): its LSTM weights; its
+        projection and similarity weights belong to speaker verification and are not used."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: speaker encoder weights not found")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle and zip errors come in many types
+            raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            raise ModelLoadError(f"{path}: holds no state dict")
+        self.load_lstm(state, str(path))
+
+    def load_lstm(self, state: dict, source: str = "state dict") -> None:
+        lstm = {k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")}
+        expected = self.lstm.state_dict()
+        wrong = sorted(k for k in expected if k not in lstm or tuple(lstm[k].shape) != tuple(expected[k].shape))
+        if wrong:
+            raise ModelLoadError(f"{source}: not a Resemblyzer speaker encoder (LSTM weights missing or of another "
+                                 f"shape: {wrong[:3]})")
+        self.lstm.load_state_dict({k: lstm[k] for k in expected})
+
+
+class SpeakerLSTMEncoder(nn.Module):
+    """16 kHz waveform -> 40-band power mel -> 3-layer LSTM -> hidden states averaged over `pool_frames` frames.
+
+    Exact under padding: frames are counted from each clip's length (zero padding, as in the STFT's own centring)
+    and the LSTM runs on packed sequences, so padding never reaches a clip's states.
+    """
+
+    def __init__(self, sample_rate: int = 16_000, pool_frames: int = 10):
+        super().__init__()
+        self.backbone = SpeakerLSTM()
+        self.pool_frames = pool_frames
+        self.width = HIDDEN
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+        self.register_buffer("mel", librosa_mel_filters(N_FFT, N_MELS, sample_rate), persistent=False)
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.div(lengths, HOP, rounding_mode="floor") + 1  # center=True
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
+        waveform = waveform.float() * TARGET_RMS  # the preprocessor gives unit RMS over each clip
+        spec = torch.stft(waveform, N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
+        mel = torch.matmul(self.mel.T, spec.abs().pow(2)).transpose(1, 2)  # [n, frames, 40]
+        n_frames = self.frame_lengths(lengths).clamp(max=mel.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(mel, n_frames.cpu(), batch_first=True, enforce_sorted=False)
+        states = self.backbone(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=mel.shape[1])
+        return self._pool(states, n_frames)
+
+    def _pool(self, states: torch.Tensor, n_frames: torch.Tensor):
+        """Mean over consecutive windows of `pool_frames` valid frames (the last window may be shorter)."""
+        n, frames, width = states.shape
+        windows = -(-frames // self.pool_frames)
+        pad = windows * self.pool_frames - frames
+        valid_frames = (torch.arange(frames, device=states.device)[None] < n_frames[:, None]).float()
+        states = nn.functional.pad(states * valid_frames[..., None], (0, 0, 0, pad))
+        counts = nn.functional.pad(valid_frames, (0, pad)).view(n, windows, self.pool_frames).sum(-1)
+        pooled = states.view(n, windows, self.pool_frames, width).sum(2) / counts.clamp(min=1)[..., None]
+        return pooled, counts > 0
+
+
+def installed_weights() -> Path:
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError("speaker_lstm: Resemblyzer's weights are not installed; run `pip install --no-deps resemblyzer` "
+                             "(or give a file: model.audio_backbone=speaker_lstm:/path/to/pretrained.pt)")
+    return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
+
+
+def is_speaker_lstm(backbone: str) -> bool:
+    return backbone == BACKBONE_NAME or backbone.startswith(BACKBONE_NAME + ":")
+
+
+class ArchitectureConfig:
+    def __init__(self, pool_frames: int):
+        self.pool_frames = pool_frames
+
+    def to_dict(self) -> dict:
+        return {"model_type": MODEL_TYPE, "pool_frames": self.pool_frames}
+
+
+def build_speech_encoder(backbone: str, config, saved_config: dict | None = None) -> SpeakerLSTMEncoder:
+    """Pretrained for a new model; architecture only when rebuilding a saved model (`saved_config`)."""
+    pool_frames = int(saved_config.get("pool_frames", 10)) if saved_config else config.audio_pool_frames
+    encoder = SpeakerLSTMEncoder(config.sample_rate, pool_frames)
+    encoder.backbone.config = ArchitectureConfig(pool_frames)
+    if saved_config is None:
+        encoder.backbone.load_pretrained(Path(backbone.split(":", 1)[1]) if ":" in backbone else installed_weights())
+    return encoder

@@ -1,0 +1,322 @@
+"""The results table: train each configuration for several seeds (or RAVDESS folds), report mean ± sd per dataset.
+
+Every run lives in OUT/runs/<configuration>/seed<S>/ (a normal run directory) and, once finished, holds
+`result.json`: its test metrics, wall time, commit, machine and the equivalent `emoxformer train` command. A later
+call skips finished runs and continues interrupted ones, so seeds can run in separate sittings; the table is
+always rebuilt from every `result.json` present (OUT/RESULTS.md and OUT/results.json).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..config import load_config
+from ..data.ravdess import EMOBOX_FOLDS
+from ..errors import ConfigError
+
+RESULT_FILE = "result.json"
+METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+METRIC_LABELS = {"accuracy": "acc", "weighted_f1": "w-F1", "macro_f1": "m-F1", "uar": "UAR"}
+DATASET_TITLES = {"meld": "MELD (text), test", "ravdess": "RAVDESS (speech), test actors", "fer2013": "FER2013 (faces), PrivateTest"}
+# Published test-set figures (DESIGN.md), in percent, beside which ours are shown.
+YARDSTICKS = {
+    "meld": "weighted-F1 63.3 (RoBERTa-base, one utterance) to 65.6 (with dialogue context)",
+    "ravdess": "actor-disjoint accuracy 55 % (frozen wav2vec2-base) to 76 % (best in EmoBox)",
+    "fer2013": "PrivateTest accuracy 71.2 % (ViT-B/16) to 73.3 % (best single CNN)",
+}
+
+
+@dataclass
+class Configuration:
+    name: str
+    overrides: list[str]
+    description: str
+    fold: int | None = None  # EmoBox fold of a cross-validation configuration
+    group: str = ""  # cross-validation: the name its folds are aggregated under
+
+    @property
+    def label(self) -> str:
+        return self.group or self.name
+
+
+CONFIGURATIONS = {
+    "meld": Configuration("meld", ["data.datasets=[meld]"], "MELD alone (text)"),
+    "ravdess": Configuration("ravdess", ["data.datasets=[ravdess]"], "RAVDESS alone (speech)"),
+    "fer2013": Configuration("fer2013", ["data.datasets=[fer2013]"], "FER2013 alone (faces)"),
+    "joint": Configuration("joint", ["data.datasets=[meld,ravdess,fer2013]"], "all three jointly"),
+    "joint-paired": Configuration("joint-paired", ["data.datasets=[meld,ravdess,fer2013]", "data.pairing=label",
+                                                   "data.modality_dropout=0.3"],
+                                  "all three jointly, label-matched pairing, modality dropout 0.3"),
+}
+DEFAULT_CONFIGURATIONS = ("meld", "ravdess", "fer2013", "joint", "joint-paired")
+CV_GROUP = "ravdess-emobox"
+
+
+def emobox_configurations() -> list[Configuration]:
+    """RAVDESS alone on each of EmoBox's six actor folds, aggregated as one configuration."""
+    return [Configuration(f"{CV_GROUP}-fold{k}", ["data.datasets=[ravdess]", f"data.ravdess_fold={k}"],
+                          f"RAVDESS alone, EmoBox fold {k} (test actors {', '.join(map(str, EMOBOX_FOLDS[k - 1]))})",
+                          fold=k, group=CV_GROUP)
+            for k in range(1, len(EMOBOX_FOLDS) + 1)]
+
+
+def choose_configurations(names: list[str] | None, cv: bool) -> list[Configuration]:
+    chosen = list(DEFAULT_CONFIGURATIONS) if names is None else names
+    unknown = [n for n in chosen if n not in CONFIGURATIONS]
+    if unknown:
+        raise ConfigError(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(CONFIGURATIONS)}")
+    return [CONFIGURATIONS[n] for n in chosen] + (emobox_configurations() if cv else [])
+
+
+@dataclass
+class ResultsPlan:
+    config: str
+    data: str | None
+    seeds: list[int]
+    out: Path
+    configurations: list[Configuration]
+    overrides: list[str] = field(default_factory=list)
+    progress: bool = False
+
+    def run_dir(self, configuration: Configuration, seed: int) -> Path:
+        return self.out / "runs" / configuration.name / f"seed{seed}"
+
+    def overrides_for(self, configuration: Configuration, seed: int) -> list[str]:
+        return list(self.overrides) + configuration.overrides + [f"train.seed={seed}"]
+
+    def train_command(self, configuration: Configuration, seed: int) -> str:
+        """The `emoxformer train` call that trains this run alone."""
+        words = ["emoxformer", "train", "--config", self.config]
+        words += ["--data", self.data] if self.data else []
+        words += ["--out", str(self.run_dir(configuration, seed)), *self.overrides_for(configuration, seed)]
+        return shlex.join(words)
+
+
+def run_results(plan: ResultsPlan, train: bool = True, log=print) -> dict:
+    """Train every (configuration, seed) not finished yet (unless `train` is False), then write the table."""
+    if train:
+        pending = [(c, s) for c in plan.configurations for s in plan.seeds
+                   if not (plan.run_dir(c, s) / RESULT_FILE).is_file()]
+        log(f"{len(pending)} of {len(plan.configurations) * len(plan.seeds)} runs to train"
+            + (f"; finished runs in {plan.out / 'runs'} are kept" if pending else ""))
+        for number, (configuration, seed) in enumerate(pending, start=1):
+            log(f"[{number}/{len(pending)}] {configuration.name}, seed {seed}: {plan.train_command(configuration, seed)}")
+            train_one(plan, configuration, seed)
+    summary = aggregate(collect_results(plan.out), plan)
+    write_report(summary, plan.out)
+    return summary
+
+
+def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dict:
+    """Train one run (continuing it if an earlier sitting was interrupted) and write its result.json."""
+    from .run import TwoStageTrainer
+
+    run_dir = plan.run_dir(configuration, seed)
+    resume = (run_dir / "config.yaml").is_file()
+    config = load_config(run_dir / "config.yaml") if resume else load_config(
+        plan.config, ([f"data.root={plan.data}"] if plan.data else []) + plan.overrides_for(configuration, seed))
+    started = time.perf_counter()
+    metrics = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
+    result = {
+        "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
+        "description": configuration.description, "best_stage": metrics["best_stage"],
+        "test": {name: {k: values[k] for k in (*METRICS, "n")} for name, values in metrics[metrics["best_stage"]].items()},
+        "validation": best_validation(run_dir, metrics["best_stage"]),
+        "paired_test": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
+                        for subset, values in metrics.get("paired_test", {}).items()},
+        # A resumed run's wall time is this sitting's alone (flagged by "resumed").
+        "wall_s": time.perf_counter() - started, "resumed": resume, "command": plan.train_command(configuration, seed),
+        "commit": git_commit(), "machine": machine(), "finished": _now(),
+    }
+    _write_json(run_dir / RESULT_FILE, result)
+    return result
+
+
+def best_validation(run_dir: Path, stage: str, monitor: str = "val/score") -> dict:
+    """Per-dataset validation metrics of the final model: the logged epoch of `stage` with the best `monitor`."""
+    import pandas as pd
+
+    log = run_dir / "logs" / stage / "metrics.csv"
+    if not log.is_file():
+        return {}
+    epochs = pd.read_csv(log).dropna(subset=[monitor])
+    if epochs.empty:
+        return {}
+    best = epochs.loc[epochs[monitor].idxmax()]
+    values: dict = {}
+    for column, value in best.items():
+        parts = str(column).split("/")
+        if len(parts) == 3 and parts[0] == "val" and parts[2] in METRICS and pd.notna(value):
+            values.setdefault(parts[1], {})[parts[2]] = float(value)
+    return values
+
+
+def collect_results(out: Path) -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted((out / "runs").glob(f"*/seed*/{RESULT_FILE}"))]
+
+
+def mean_sd(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values), "values": values}
+
+
+def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
+    """Per configuration (folds of a cross-validation together) and dataset: mean ± sd of each metric over runs."""
+    groups: dict[str, list[dict]] = {}
+    for result in results:
+        groups.setdefault(result["group"], []).append(result)
+    table = {}
+    for group, runs in groups.items():
+        datasets = sorted({name for run in runs for name in run["test"]})
+        entry = {
+            "description": runs[0]["description"] if runs[0]["fold"] is None else "RAVDESS alone, EmoBox's 6 actor folds",
+            "runs": [{"configuration": r["configuration"], "seed": r["seed"], "fold": r["fold"]} for r in runs],
+            "seeds": sorted({r["seed"] for r in runs}),
+            "folds": sorted({r["fold"] for r in runs if r["fold"] is not None}),
+            "wall_s": mean_sd([r["wall_s"] for r in runs]),
+            "datasets": {name: {metric: mean_sd([r["test"][name][metric] for r in runs if name in r["test"]])
+                                for metric in METRICS} for name in datasets},
+            "commands": [r["command"] for r in runs],
+            "commits": sorted({r["commit"] for r in runs}),
+            "machines": sorted({json.dumps(r["machine"], sort_keys=True) for r in runs}),
+        }
+        subsets = sorted({s for r in runs for s in r.get("paired_test", {})}, key=lambda s: (len(s), s))
+        if subsets:
+            entry["paired_test"] = {s: {metric: mean_sd([r["paired_test"][s][metric] for r in runs if s in r["paired_test"]])
+                                        for metric in METRICS} for s in subsets}
+        table[group] = entry
+    expected = {}
+    if plan is not None:
+        for configuration in plan.configurations:
+            done = {r["seed"] for r in results if r["configuration"] == configuration.name}
+            missing = [s for s in plan.seeds if s not in done]
+            if missing:
+                expected[configuration.name] = missing
+    return {"configurations": table, "missing": expected, "written": _now(), "emoxformer": __version__,
+            "commit": git_commit(), "yardsticks": YARDSTICKS,
+            "command": results_command(plan) if plan is not None else None}
+
+
+def results_command(plan: ResultsPlan) -> str:
+    words = ["emoxformer", "results", "--config", plan.config]
+    words += ["--data", plan.data] if plan.data else []
+    words += ["--seeds", ",".join(map(str, plan.seeds)), "--out", str(plan.out)]
+    plain = [c.name for c in plan.configurations if c.fold is None]
+    if tuple(plain) != DEFAULT_CONFIGURATIONS:
+        words += ["--configurations", ",".join(plain)]
+    if any(c.fold is not None for c in plan.configurations):
+        words.append("--cv")
+    return shlex.join(words + (["--set", *plan.overrides] if plan.overrides else []))
+
+
+def _cell(stats: dict, percent: bool = True) -> str:
+    if not stats["n"]:
+        return "—"
+    scale = 100.0 if percent else 1.0
+    text = f"{stats['mean'] * scale:.1f}"
+    if stats["sd"] is not None:
+        text += f" ± {stats['sd'] * scale:.1f}"
+    return text
+
+
+def to_markdown(summary: dict) -> str:
+    configurations = summary["configurations"]
+    lines = ["# Results on the real datasets", ""]
+    lines += [f"Written {summary['written']} by emoxformer {summary['emoxformer']} (commit {summary['commit']}). "
+              "Test splits, mean ± sd over runs (seeds; for the EmoBox row, folds × seeds), in percent.", ""]
+    for dataset in ("meld", "ravdess", "fer2013"):
+        rows = [(name, entry) for name, entry in configurations.items() if dataset in entry["datasets"]]
+        if not rows:
+            continue
+        lines += [f"## {DATASET_TITLES[dataset]}", "", f"Published: {YARDSTICKS[dataset]}.", ""]
+        lines += ["| configuration | runs | acc | w-F1 | m-F1 | UAR | wall time per run |", "|---|---|---|---|---|---|---|"]
+        for name, entry in rows:
+            stats = entry["datasets"][dataset]
+            runs = f"{stats['accuracy']['n']}" + (f" ({len(entry['folds'])} folds)" if entry["folds"] else "")
+            wall = entry["wall_s"]
+            lines.append(f"| {name} | {runs} | " + " | ".join(_cell(stats[m]) for m in METRICS)
+                         + f" | {wall['mean'] / 60:.1f} min |")
+        lines.append("")
+    paired = [(name, entry) for name, entry in configurations.items() if entry.get("paired_test")]
+    if paired:
+        lines += ["## Paired test (label-matched examples from the three test splits)", "",
+                  "| configuration | modalities | acc | w-F1 | m-F1 | UAR |", "|---|---|---|---|---|---|"]
+        for name, entry in paired:
+            for subset, stats in entry["paired_test"].items():
+                lines.append(f"| {name} | {subset} | " + " | ".join(_cell(stats[m]) for m in METRICS) + " |")
+        lines.append("")
+    lines += ["## Runs", ""]
+    for name, entry in configurations.items():
+        lines += [f"- **{name}**: {entry['description']}; seeds {', '.join(map(str, entry['seeds']))}"
+                  + (f"; folds {', '.join(map(str, entry['folds']))}" if entry["folds"] else "")
+                  + f"; commit {', '.join(entry['commits'])}"]
+        for machine_json in entry["machines"]:
+            lines.append(f"  - machine: {_machine_line(json.loads(machine_json))}")
+        lines += [f"  - `{command}`" for command in entry["commands"]]
+    if summary.get("command"):
+        lines += ["", f"All of it: `{summary['command']}` (finished runs are kept; re-running continues the rest)."]
+    if summary["missing"]:
+        lines += ["", "## Not run yet", ""]
+        lines += [f"- {name}: seeds {', '.join(map(str, seeds))}" for name, seeds in summary["missing"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _machine_line(info: dict) -> str:
+    device = info.get("gpu") or "no GPU"
+    return f"{info.get('platform')}, {info.get('cpus')} CPU cores ({info.get('processor') or 'unknown CPU'}), {device}, torch {info.get('torch')}"
+
+
+def write_report(summary: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "results.json", summary)
+    (out / "RESULTS.md").write_text(to_markdown(summary))
+
+
+def git_commit() -> str:
+    """The commit of the checkout emoxformer runs from (`+dirty` with uncommitted changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def machine() -> dict:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"platform": platform.platform(), "processor": _cpu_name(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "gpu": gpu, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _write_json(path: Path, payload) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,129 @@
+"""The laptop recipe's settings: its config, per-encoder learning rates and schedule, EmoBox folds from the command
+line, and the quickstart's pointer to it."""
+import pytest
+import torch
+
+from emoxformer import cli
+from emoxformer.config import StageConfig, TrainConfig, load_config
+from emoxformer.data.ravdess import EMOBOX_FOLDS, emobox_fold_actors
+from emoxformer.data.sources import load_dataset
+from emoxformer.errors import ConfigError
+from emoxformer.model.config import EmoXFormerConfig
+from emoxformer.model.modeling import EmoXFormer
+from emoxformer.training.module import EmoXFormerModule, warmup_cosine
+
+
+def test_laptop_config_names_installable_backbones():
+    config = load_config("laptop", ["data.root=/data"])
+    assert (config.model.text_backbone, config.model.audio_backbone, config.model.vision_backbone) == \
+        ("minilm", "speaker_lstm", "mobilenet_v2")
+    assert config.train.feature_cache and config.train.stage1.freeze_backbones and not config.train.stage2.freeze_backbones
+    assert set(config.train.stage2.encoder_lr) == {"text", "audio", "vision"}
+    assert config.data.datasets == ["meld", "ravdess", "fer2013"]
+
+
+def test_each_encoder_trains_at_its_own_learning_rate():
+    model = EmoXFormer(EmoXFormerConfig(hidden_size=16, builtin_width=16, fusion_layers=1, builtin_text_layers=1))
+    stage = StageConfig(lr=1e-3, freeze_backbones=False, encoder_lr={"text": 2e-5, "vision": 5e-4})
+    groups = EmoXFormerModule(model, ["meld", "ravdess", "fer2013"], TrainConfig(), stage).parameter_groups()
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["encoder.text"]["lr"] == 2e-5 and by_name["encoder.vision"]["lr"] == 5e-4
+    assert by_name["model"]["lr"] == 1e-3
+    ids = {name: {id(p) for p in g["params"]} for name, g in by_name.items()}
+    assert ids["encoder.text"] == {id(p) for p in model.encoders["text"].parameters()}
+    assert {id(p) for p in model.encoders["audio"].parameters()} <= ids["model"]  # not named: the stage's lr
+    assert not ids["model"] & ids["encoder.text"] and not ids["model"] & ids["encoder.vision"]
+    assert sum(len(v) for v in ids.values()) == sum(1 for _ in model.parameters())
+
+
+def test_frozen_encoders_are_left_out_of_the_groups():
+    model = EmoXFormer(EmoXFormerConfig(hidden_size=16, builtin_width=16, fusion_layers=1, builtin_text_layers=1))
+    model.freeze_backbones(True)
+    stage = StageConfig(lr=1e-3, encoder_lr={"text": 2e-5})
+    groups = EmoXFormerModule(model, ["meld"], TrainConfig(), stage).parameter_groups()
+    assert [g["name"] for g in groups] == ["model"]
+    assert all(p.requires_grad for p in groups[0]["params"])
+
+
+def test_warmup_then_cosine_to_zero():
+    factor = warmup_cosine(total_steps=100, warmup_steps=10)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(55) == pytest.approx(0.5) and factor(100) == pytest.approx(0.0)
+    assert [factor(s) for s in range(10, 100)] == sorted((factor(s) for s in range(10, 100)), reverse=True)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"schedule": "linear"}, "plateau or cosine"),
+    ({"encoder_lr": {"speech": 1e-4}}, "unknown modality speech"),
+    ({"warmup": 1.5}, "warmup"),
+])
+def test_bad_stage_settings_are_refused(values, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("laptop", [f"train.stage2.{k}={v}" for k, v in values.items()])
+
+
+def test_cosine_schedule_steps_the_learning_rate_each_batch(sample_root, tmp_path):
+    from emoxformer.training.run import TwoStageTrainer
+
+    config = load_config("quickstart", [
+        f"data.root={sample_root}", "data.datasets=[fer2013]", "model.hidden_size=16", "model.builtin_width=16",
+        "model.fusion_layers=1", "data.samples_per_epoch=64", "train.batch_size=16", "train.stage1.epochs=0",
+        "train.stage2.epochs=2", "train.stage2.schedule=cosine", "train.stage2.warmup=0.25", "train.stage2.lr=1e-3",
+        "train.stage2.encoder_lr={vision: 1e-2}", "train.log_every_n_steps=1"])
+    seen = []
+
+    import lightning as L
+
+    class RecordRates(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append([group["lr"] for group in trainer.optimizers[0].param_groups])
+
+    TwoStageTrainer(config, tmp_path / "run", progress=False, extra_callbacks=[RecordRates()]).run()
+    assert len(seen) == 8
+    assert seen[0] == pytest.approx([1e-3 / 2, 1e-2 / 2])  # warm-up: 2 of 8 steps
+    assert seen[1] == pytest.approx([1e-3, 1e-2])
+    assert seen[-1][0] < seen[2][0] and seen[-1][1] / seen[-1][0] == pytest.approx(10.0)
+
+
+def test_emobox_folds_cover_every_actor_once_with_separate_validation_actors():
+    tested = []
+    for fold in range(1, len(EMOBOX_FOLDS) + 1):
+        validation, test = emobox_fold_actors(fold)
+        assert test == EMOBOX_FOLDS[fold - 1] and not set(validation) & set(test)
+        assert sorted(a % 2 for a in validation) == [0, 1]  # one actress, one actor
+        tested += test
+    assert sorted(tested) == list(range(1, 25))
+
+
+@pytest.mark.parametrize("fold", [0, 7, "2"])
+def test_bad_fold_is_refused(fold):
+    with pytest.raises(ConfigError, match="ravdess_fold"):
+        emobox_fold_actors(fold)
+
+
+def test_fold_from_the_command_line_sets_the_test_actors(sample_root):
+    config = load_config("quickstart", [f"data.root={sample_root}", "data.ravdess_fold=3"])
+    assert config.data.ravdess_fold == 3
+    splits = load_dataset(config.data, "ravdess")
+    assert {r.actor for r in splits.test} <= set(EMOBOX_FOLDS[2]) and {r.actor for r in splits.test}
+    assert {r.actor for r in splits.val} <= {1, 2} and not {r.actor for r in splits.train} & {1, 2, 8, 9, 19, 23}
+
+
+def test_fold_out_of_range_from_the_cli_is_one_line(sample_root, tmp_path, capsys):
+    assert cli.main(["train", "--config", "quickstart", "--data", str(sample_root), "--out", str(tmp_path / "run"),
+                     "--datasets", "ravdess", "--no-progress", "data.ravdess_fold=9"]) == 2
+    err = capsys.readouterr().err
+    assert "ravdess_fold must be one of 1..6" in err and "Traceback" not in err
+
+
+def test_quickstart_ends_by_pointing_to_the_laptop_recipe(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_train_and_report", lambda *args, **kwargs: print("best model: ...") or 0)
+    data = tmp_path / "sample"
+    for name in ("meld", "ravdess", "fer2013"):
+        (data / name).mkdir(parents=True)
+    assert cli.main(["quickstart", "--out", str(tmp_path / "run"), "--data", str(data), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    note = next(i for i, line in enumerate(lines) if "demonstration config" in line)
+    assert note > lines.index("best model: ...")  # the closing lines, after the run's report
+    assert lines[-1].strip().startswith("emoxformer train --config laptop --data ROOT")
+    assert any(".[laptop]" in line for line in lines[note:])

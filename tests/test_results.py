@@ -1,0 +1,118 @@
+"""The results command: per-seed runs kept and skipped, mean ± sd per dataset, EmoBox folds, the report."""
+import json
+
+import pytest
+
+from emoxformer.cli import main
+from emoxformer.data.ravdess import EMOBOX_FOLDS
+from emoxformer.training.results import ResultsPlan, aggregate, choose_configurations, run_results, to_markdown
+
+
+class FakeTrainer:
+    """Stands in for TwoStageTrainer: records its runs and returns test metrics that depend on the seed."""
+
+    runs: list = []
+
+    def __init__(self, config, out, progress=True):
+        self.config, self.out = config, out
+
+    def run(self, resume=False):
+        seed, datasets = self.config.train.seed, self.config.data.datasets
+        FakeTrainer.runs.append((tuple(datasets), seed, self.config.data.ravdess_fold, resume))
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text("{}")
+        log = self.out / "logs" / "stage2"
+        log.mkdir(parents=True)
+        (log / "metrics.csv").write_text(
+            "epoch,val/score," + ",".join(f"val/{n}/accuracy" for n in datasets) + "\n"
+            "0,0.2," + ",".join("0.25" for _ in datasets) + "\n"
+            "1,0.4," + ",".join("0.5" for _ in datasets) + "\n")
+        value = 0.5 + 0.1 * (seed - 42)
+        test = {n: {"accuracy": value, "weighted_f1": value - 0.05, "macro_f1": 0.3, "uar": 0.35, "n": 10} for n in datasets}
+        metrics = {"stage1": {n: dict(m, accuracy=0.1) for n, m in test.items()}, "stage2": test, "best_stage": "stage2"}
+        if len(datasets) > 1:
+            metrics["paired_test"] = {"t+a+v": {"n": 5, "accuracy": value, "weighted_f1": value, "macro_f1": value, "uar": value}}
+        return metrics
+
+
+@pytest.fixture()
+def fake_trainer(monkeypatch):
+    import emoxformer.training.run as run_module
+
+    FakeTrainer.runs = []
+    monkeypatch.setattr(run_module, "TwoStageTrainer", FakeTrainer)
+    return FakeTrainer
+
+
+def plan(tmp_path, names, seeds, cv=False):
+    return ResultsPlan(config="quickstart", data=str(tmp_path / "data"), seeds=seeds, out=tmp_path / "results",
+                       configurations=choose_configurations(names, cv))
+
+
+def test_each_seed_once_and_finished_seeds_are_skipped(tmp_path, fake_trainer):
+    summary = run_results(plan(tmp_path, ["meld", "joint"], [42]), log=lambda line: None)
+    assert fake_trainer.runs == [(("meld",), 42, None, False), (("meld", "ravdess", "fer2013"), 42, None, False)]
+    assert summary["missing"] == {}
+    fake_trainer.runs.clear()
+    summary = run_results(plan(tmp_path, ["meld", "joint"], [42, 43]), log=lambda line: None)  # a second sitting
+    assert [(r[0][0], r[1]) for r in fake_trainer.runs] == [("meld", 43), ("meld", 43)]
+    meld = summary["configurations"]["meld"]["datasets"]["meld"]["accuracy"]
+    assert meld["n"] == 2 and meld["mean"] == pytest.approx(0.55) and meld["sd"] == pytest.approx(0.0707107, rel=1e-4)
+    result = json.loads((tmp_path / "results" / "runs" / "meld" / "seed43" / "result.json").read_text())
+    assert result["test"]["meld"]["accuracy"] == pytest.approx(0.6)  # the best stage's, not stage 1's
+    assert result["validation"] == {"meld": {"accuracy": 0.5}}
+    assert result["command"].startswith("emoxformer train --config quickstart --data ") and "train.seed=43" in result["command"]
+    assert result["commit"] and result["machine"]["cpus"] >= 1 and result["wall_s"] >= 0
+
+
+def test_an_interrupted_run_is_continued(tmp_path, fake_trainer):
+    the_plan = plan(tmp_path, ["ravdess"], [42])
+    run_dir = the_plan.run_dir(the_plan.configurations[0], 42)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("data: {datasets: [ravdess]}\ntrain: {seed: 42}\n")  # an earlier sitting
+    run_results(the_plan, log=lambda line: None)
+    assert fake_trainer.runs == [(("ravdess",), 42, None, True)]
+    assert json.loads((run_dir / "result.json").read_text())["resumed"] is True
+
+
+def test_emobox_folds_are_aggregated_as_one_configuration(tmp_path, fake_trainer):
+    summary = run_results(plan(tmp_path, [], [42], cv=True), log=lambda line: None)
+    assert sorted(r[2] for r in fake_trainer.runs) == list(range(1, len(EMOBOX_FOLDS) + 1))
+    entry = summary["configurations"]["ravdess-emobox"]
+    assert entry["folds"] == [1, 2, 3, 4, 5, 6] and entry["datasets"]["ravdess"]["accuracy"]["n"] == 6
+    assert entry["datasets"]["ravdess"]["accuracy"]["sd"] == pytest.approx(0.0)
+
+
+def test_report_shows_yardsticks_missing_seeds_and_commands(tmp_path, fake_trainer):
+    the_plan = plan(tmp_path, ["meld", "joint-paired"], [42, 43])
+    run_results(ResultsPlan(**{**the_plan.__dict__, "seeds": [42]}), log=lambda line: None)
+    summary = run_results(the_plan, train=False, log=lambda line: None)
+    assert summary["missing"] == {"meld": [43], "joint-paired": [43]}
+    text = (tmp_path / "results" / "RESULTS.md").read_text()
+    assert "63.3" in text and "71.2" in text and "55 %" in text  # the published yardsticks
+    assert "| meld | 1 | 50.0 | 45.0 | 30.0 | 35.0 |" in text  # one seed: no sd
+    assert "## Not run yet" in text and "joint-paired: seeds 43" in text
+    assert "data.pairing=label" in text and "data.modality_dropout=0.3" in text
+    assert "t+a+v" in text
+    assert json.loads((tmp_path / "results" / "results.json").read_text())["configurations"]["meld"]["seeds"] == [42]
+
+
+def test_mean_and_sd_over_seeds_in_the_table():
+    runs = [{"configuration": "fer2013", "group": "fer2013", "fold": None, "seed": s, "description": "d", "wall_s": 60.0,
+             "test": {"fer2013": {"accuracy": a, "weighted_f1": a, "macro_f1": a, "uar": a, "n": 3}},
+             "command": "c", "commit": "abc", "machine": {"cpus": 2}} for s, a in ((1, 0.6), (2, 0.7), (3, 0.8))]
+    summary = aggregate(runs)
+    assert "| fer2013 | 3 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 1.0 min |" in to_markdown(summary)
+
+
+def test_cli_results_bad_configuration_is_one_line(tmp_path, capsys):
+    assert main(["results", "--config", "quickstart", "--out", str(tmp_path), "--configurations", "meld,nope"]) == 2
+    assert "unknown configuration(s) nope" in capsys.readouterr().err
+
+
+def test_cli_seeds_count_starts_at_the_config_seed(tmp_path, fake_trainer, capsys):
+    assert main(["results", "--config", "quickstart", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--seeds", "2", "--configurations", "ravdess", "--no-progress", "--set", "train.seed=7"]) == 0
+    assert [r[1] for r in fake_trainer.runs] == [7, 8]
+    assert (tmp_path / "r" / "RESULTS.md").is_file()
+    assert main(["results", "--config", "quickstart", "--out", str(tmp_path / "r"), "--seeds", "x"]) == 2
