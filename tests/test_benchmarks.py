@@ -1,0 +1,84 @@
+"""The benchmark scripts: the GPU script's CPU smoke run, and the baselines' re-creation of the reference code."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+# The GPU machine may lack the audio and video readers: the script must run with them unimportable.
+WITHOUT_MEDIA_LIBRARIES = (
+    "import runpy, sys\n"
+    "sys.modules.update(soundfile=None, soxr=None, av=None)\n"
+    "sys.argv = [sys.argv[1], '--tiny']\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def numbers_in(value, path=""):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from numbers_in(inner, f"{path}.{key}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path, value
+
+
+def test_gpu_paper_tiny_runs_without_media_libraries_and_reports_positive_figures():
+    env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent / "src")}
+    done = subprocess.run([sys.executable, "-c", WITHOUT_MEDIA_LIBRARIES, str(BENCHMARKS / "gpu_paper.py")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"name", "device", "ratio", "cache_build", "stage1_cached", "stage2", "stage2_max_batch", "failures"} <= set(result)
+    assert result["failures"] == []
+    for phase in ("cache_build", "stage1_cached", "stage2"):
+        assert set(result[phase]) == {"bf16", "fp32"}
+        assert set(result[phase]["bf16"]) == {"3", "6"}
+    assert set(result["cache_build"]["fp32"]["6"]) == {"text", "audio", "vision"}
+    for precision in ("bf16", "fp32"):
+        assert set(result["stage2"][precision]["6"]) == {"samples_per_s", "peak_gib"}
+        # no out-of-memory on the CPU: the doubling search reaches its cap
+        assert result["stage2_max_batch"][precision]["largest_fitting"] == 12
+    figures = dict(numbers_in(result))
+    assert len(figures) >= 2 * 2 * (3 + 1 + 1) * 2  # precisions x batch sizes x measurements x (samples/s, GiB)
+    assert all(value > 0 for value in figures.values()), figures
+
+
+def test_reference_batch_skips_text_and_gives_400_samples_of_silence():
+    from common import seed_style
+
+    batch = {"present": torch.tensor([[False, False, True]] * 2), "vision": {"pixel_values": torch.zeros(2, 3, 8, 8)}}
+    reference = seed_style(batch)
+    assert reference["present"].tolist() == [[False, True, True]] * 2  # RoBERTa skipped, Wav2Vec2 and ViT run
+    assert reference["audio"]["waveform"].shape == (2, 400)
+    assert reference["audio"]["lengths"].tolist() == [400, 400]
+
+
+def test_reference_fer_dataset_serves_the_same_tensors_as_record_dataset(tmp_path, monkeypatch):
+    import fer_decode
+
+    from emoxformer.data.datasets import RecordDataset
+    from emoxformer.data.fer2013 import read_fer_csv
+    from emoxformer.labels import FER_INDEX_TO_EMOTION, LABEL_TO_INDEX
+
+    monkeypatch.setenv("EMOXFORMER_CACHE", "off")
+    path = tmp_path / "fer2013.csv"
+    fer_decode.write_fer_csv(path, 40)
+    split = read_fer_csv(path)
+    records = sorted(split.train + split.val + split.test, key=lambda r: int(r.id.split("/")[-1]))
+    preprocessor = fer_decode.image_preprocessor(48)
+    ours = RecordDataset(records, fer_decode.FER_DATASET_INDEX, preprocessor)
+    reference = fer_decode.ReferenceFERDataset(path, preprocessor)
+    assert len(ours) == len(reference) == 40
+    for i in (0, 17, 39):
+        assert torch.equal(ours[i]["vision"], reference[i]["vision"])
+        assert ours[i]["label"] == LABEL_TO_INDEX[FER_INDEX_TO_EMOTION[reference[i]["label"]]]
+    assert np.array_equal(records[5].pixels, np.fromstring(reference.data.iloc[5]["pixels"], sep=" ", dtype=np.uint8).reshape(48, 48))
