@@ -61,6 +61,17 @@ def test_valid_rows_with_irregular_whitespace_decode_exactly():
     assert (images[0] == values).all()
 
 
+def test_huge_pixel_values_are_not_wrapped_into_range():
+    ok = ["7"] * 2304
+    rows = []
+    for huge in ("4294967303", "18446744073709551623"):  # 2^32 + 7 and 2^64 + 7
+        values = list(ok)
+        values[5] = huge
+        rows.append(" ".join(values))
+    images, kept, problems = decode_pixel_strings(rows + [" ".join(ok)])
+    assert problems[:2] == ["pixel value above 255"] * 2 and kept.tolist() == [2]
+
+
 def test_bad_row_in_a_later_chunk_is_named_in_the_file(tmp_path):
     rng = np.random.default_rng(3)
     rows = [_pixel_row(rng, 2304)[1] for _ in range(1030)]

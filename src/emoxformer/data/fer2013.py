@@ -53,8 +53,9 @@ def _decode_chunk(texts: list[str], n_values: int) -> np.ndarray | None:
     """The chunk's values [rows, n_values], or None unless every row holds exactly `n_values` values.
 
     The end marker after each row must land in column `n_values` of every row: a short row followed by a long
-    one keeps the total size right but moves the markers. Negative values (only from integer overflow of
-    absurdly long digit runs) could pose as markers, so they also send the chunk to the row-by-row path.
+    one keeps the total size right but moves the markers. Parsing as int64 saturates absurdly long digit runs
+    (to 2^63 - 1, "above 255") instead of wrapping them into 0..255 as int32 did; should a platform wrap them
+    to a negative value that could pose as a marker, the chunk goes to the row-by-row path.
     """
     end = f" {_ROW_END} "
     values = np.fromstring(end.join(texts) + end, dtype=np.int64, sep=" ")
