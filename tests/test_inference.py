@@ -96,6 +96,25 @@ def test_face_off_centre_on_a_large_photo_is_cropped(predictor, real_face, tmp_p
         predictor.predict(image=tmp_path / "wall.png")
 
 
+def test_small_image_without_a_detected_face_is_used_whole(trained, predictor, sample_root, tmp_path, capsys):
+    from emoxformer.data.fer2013 import read_fer2013
+
+    # A 48x48 FER2013 face the detector misses; the model's input side is 48, so up to 96x96 counts as a crop.
+    record = next(r for r in read_fer2013(sample_root / "fer2013").test if find_largest_face(r.pixels) is None)
+    Image.fromarray(record.pixels).save(tmp_path / "fer.png")
+    note = "no face found in the 48x48 image; the whole image was used as the face"
+    assert main(["predict", "--model", str(trained), "--image", str(tmp_path / "fer.png")]) == 0
+    assert f"note: {note}" in capsys.readouterr().out
+    assert main(["predict", "--model", str(trained), "--image", str(tmp_path / "fer.png"), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["notes"] == [note]
+    cropped = predictor.predict(image=record.pixels, detect_faces=False)  # what --no-face-detect gives
+    assert shown["probabilities"] == pytest.approx(cropped.probabilities, abs=1e-6)
+    Image.fromarray(np.full((120, 120), 128, np.uint8)).save(tmp_path / "larger.png")
+    assert main(["predict", "--model", str(trained), "--image", str(tmp_path / "larger.png")]) == 2
+    assert "larger.png: no face found" in capsys.readouterr().err
+
+
 def test_video_with_audio_track(predictor, real_face, tmp_path):
     path = write_video(tmp_path / "clip.mp4", real_face, _voice(rate=16_000), 16_000)
     prediction = predictor.predict(video=path, text="I love it so much")

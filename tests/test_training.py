@@ -200,9 +200,22 @@ def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_model_loads_back_and_predicts_like_the_run(tiny_run):
+    from emoxformer.training.run import evaluate_predictions, predict
+
     out, _, _ = tiny_run
+    recorded = json.loads((out / "metrics.json").read_text())
     model = EmoXFormer.from_pretrained(out / "best")
-    assert model.config.hidden_size == 32
+    assert model.config.temperature == recorded["temperature"]
+    config = load_config(out / "config.yaml")
+    datamodule = EmoDataModule(config.data, Preprocessor.for_model(model.config, out / "best"), progress=False)
+    datamodule.setup()
+    loaded = predict(model, datamodule, "test", config.train)
+    # Every test prediction as the run scored it with its final model (the best stage's best weights) ...
+    assert json.loads(json.dumps(evaluate_predictions(loaded, datamodule))) == recorded[recorded["best_stage"]]
+    # ... and the same calibrated probabilities as those weights with the run's fitted temperature.
+    run_model = EmoXFormer.from_pretrained(out / recorded["best_stage"] / "best")
+    run_model.config.temperature = recorded["temperature"]
+    torch.testing.assert_close(loaded["probabilities"], predict(run_model, datamodule, "test", config.train)["probabilities"])
 
 
 def test_skip_bad_trains_and_reports_skipped_rows(sample_root, tmp_path):

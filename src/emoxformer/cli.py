@@ -174,6 +174,7 @@ def _format_prediction(prediction) -> str:
     for modality, probabilities in prediction.per_modality.items():
         best = max(probabilities, key=probabilities.get)
         lines.append(f"  {modality} alone: {best} ({probabilities[best]:.1%})")
+    lines += [f"  note: {note}" for note in prediction.notes]
     return "\n".join(lines)
 
 
@@ -187,9 +188,28 @@ def _cmd_predict(args) -> int:
         return _predict_csv(predictor, args)
     if not any((args.text, args.audio, args.image, args.video)):
         raise InputError("no input given: pass --text, --audio, --image, --video or --batch FILE.csv")
-    prediction = predictor.predict(text=args.text, audio=args.audio, image=args.image, video=args.video)
+    prediction = predictor.predict(text=args.text, audio=args.audio, image=args.image, video=args.video,
+                                   context=_context_turns(args), speaker=args.speaker)
     print(json.dumps(prediction.to_dict(), indent=2) if args.json else _format_prediction(prediction))
     return 0
+
+
+def _context_turns(args) -> list[str]:
+    """Earlier dialogue turns from --context options or --context-file (one "Speaker: utterance" a line)."""
+    if not args.context_file:
+        return list(args.context or [])
+    from pathlib import Path
+
+    from .errors import InputError
+
+    path = Path(args.context_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: context file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable context file ({exc.__class__.__name__})") from None
+    return [line for line in lines if line.strip()]
 
 
 def _predict_csv(predictor, args) -> int:
@@ -224,9 +244,9 @@ def _predict_csv(predictor, args) -> int:
         try:
             prediction = predictor.predict(**inputs)
             results.append({"label": prediction.label, "modalities": "+".join(prediction.modalities), "error": "",
-                            **{f"p_{e}": round(prediction.probabilities[e], 6) for e in EMOTIONS}})
+                            "notes": "; ".join(prediction.notes), **{f"p_{e}": round(prediction.probabilities[e], 6) for e in EMOTIONS}})
         except EmoXFormerError as error:
-            results.append({"label": "", "modalities": "", "error": str(error), **{f"p_{e}": "" for e in EMOTIONS}})
+            results.append({"label": "", "modalities": "", "error": str(error), "notes": "", **{f"p_{e}": "" for e in EMOTIONS}})
     output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
     pd.concat([rows, pd.DataFrame(results)], axis=1).to_csv(output, index=False)
     failed = sum(1 for r in results if r["error"])
@@ -398,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pred.add_argument("--model", required=True, help="model folder (e.g. RUN_DIR/best)")
     pred.add_argument("--text", help="an utterance")
+    turns = pred.add_mutually_exclusive_group()
+    turns.add_argument("--context", action="append", metavar="TURN",
+                       help="an earlier turn of the dialogue, \"Speaker: utterance\"; repeat, oldest first "
+                            "(models trained with data.text_context > 0)")
+    turns.add_argument("--context-file", metavar="FILE", help="earlier turns, one \"Speaker: utterance\" a line, oldest first")
+    pred.add_argument("--speaker", metavar="NAME", help="who says --text (models trained with data.text_context > 0)")
     pred.add_argument("--audio", help="speech file (wav, flac, ogg, mp3; any rate, mono or stereo)")
     pred.add_argument("--image", help="photo with a face (the largest face is cropped) or a face crop with --no-face-detect")
     pred.add_argument("--video", help="video file: audio track and sampled frames (combined with --text if given)")

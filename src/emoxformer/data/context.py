@@ -1,11 +1,28 @@
-"""Dialogue context for MELD: each utterance preceded by up to k earlier utterances of its dialogue."""
+"""Dialogue context for MELD: each utterance preceded by up to k earlier utterances of its dialogue.
+
+`dialogue_text` is the one place the text format is written; training (context_texts) and the Predictor both
+call it, so a model trained with context receives exactly the strings it was trained on.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from .records import TextRecord
 
 TARGET_MARK = ">>"
+
+
+def format_turn(speaker: str, utterance: str) -> str:
+    """`Speaker: utterance`, or the utterance alone when the speaker is unknown."""
+    return f"{speaker}: {utterance}" if speaker else utterance
+
+
+def dialogue_text(history: Sequence[tuple[str, str]], speaker: str, utterance: str, separator: str,
+                  mark: str = TARGET_MARK) -> str:
+    """`S1: u1 SEP S2: u2 SEP >> S3: u3`: the earlier turns as (speaker, utterance) pairs, then the marked turn."""
+    parts = [format_turn(*turn) for turn in history] + [f"{mark} {format_turn(speaker, utterance)}"]
+    return f" {separator} ".join(parts)
 
 
 def context_texts(records: list[TextRecord], k: int, separator: str) -> dict[str, str]:
@@ -23,7 +40,6 @@ def context_texts(records: list[TextRecord], k: int, separator: str) -> dict[str
     for turns in dialogues.values():
         turns.sort(key=lambda r: r.utterance_id)
         for position, record in enumerate(turns):
-            history = turns[max(0, position - k): position]
-            parts = [f"{turn.speaker}: {turn.text}" for turn in history] + [f"{TARGET_MARK} {record.speaker}: {record.text}"]
-            texts[record.id] = f" {separator} ".join(parts)
+            history = [(turn.speaker, turn.text) for turn in turns[max(0, position - k): position]]
+            texts[record.id] = dialogue_text(history, record.speaker, record.text, separator)
     return texts

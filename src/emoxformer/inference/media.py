@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..data.audio_io import resample, to_mono
 from ..errors import InputError
@@ -53,7 +53,8 @@ def check_audio(wave: np.ndarray, rate: int, name: str) -> np.ndarray:
 
 
 def read_image(image, max_pixels: int) -> np.ndarray:
-    """A path, PIL image or array -> uint8 array [H, W] (grey) or [H, W, 3] (colour)."""
+    """A path, PIL image or array -> uint8 array [H, W] (grey) or [H, W, 3] (colour), upright as its EXIF
+    orientation says (cameras store photos sideways and tag how to turn them)."""
     name = str(image) if isinstance(image, (str, Path)) else "image"
     if isinstance(image, (str, Path)):
         path = Path(image)
@@ -63,7 +64,7 @@ def read_image(image, max_pixels: int) -> np.ndarray:
             with Image.open(path) as opened:  # the header gives the size before any pixel is decoded
                 if opened.width * opened.height > max_pixels:
                     raise InputError(f"{path}: image has {opened.width}x{opened.height} pixels, more than the limit of {max_pixels:,}")
-                return to_uint8_image(opened)
+                return to_uint8_image(ImageOps.exif_transpose(opened))
         except (UnidentifiedImageError, OSError) as exc:
             raise InputError(f"{path}: unreadable image ({exc.__class__.__name__})") from None
     if isinstance(image, Image.Image):
@@ -75,7 +76,7 @@ def read_image(image, max_pixels: int) -> np.ndarray:
         height, width = shape[:2]
     if width * height > max_pixels:  # before any conversion allocates a copy
         raise InputError(f"{name}: image has {width}x{height} pixels, more than the limit of {max_pixels:,}")
-    return to_uint8_image(image)
+    return to_uint8_image(ImageOps.exif_transpose(image) if isinstance(image, Image.Image) else image)
 
 
 def read_video(path, max_frames: int, target_rate: int, max_seconds: float) -> tuple[list[np.ndarray], np.ndarray | None]:

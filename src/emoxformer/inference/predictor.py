@@ -1,6 +1,7 @@
 """Predictor: emotion probabilities from any mix of text, speech, a face image or a video."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.collate import Collator
+from ..data.context import dialogue_text
+from ..data.text_cleaning import clean_utterance
 from ..errors import InputError
 from ..labels import EMOTIONS
 from ..model.config import MODALITIES
@@ -19,6 +22,8 @@ from .faces import crop_face, find_largest_face
 from .media import check_audio, read_audio, read_image, read_video
 
 MODALITY_NAMES = {"text": "text", "audio": "audio", "vision": "image"}
+# Without a detected face, an image at most this many times the model's input side is taken as a face crop.
+WHOLE_IMAGE_MAX_SCALE = 2
 
 
 @dataclass
@@ -26,13 +31,15 @@ class Prediction:
     probabilities: dict[str, float]
     modalities: tuple[str, ...]
     per_modality: dict[str, dict[str, float]] = field(default_factory=dict)  # video: each modality alone
+    notes: list[str] = field(default_factory=list)  # how an input was used when that was not the obvious way
 
     @property
     def label(self) -> str:
         return max(self.probabilities, key=self.probabilities.get)
 
     def to_dict(self) -> dict:
-        out = {"label": self.label, "probabilities": self.probabilities, "modalities": list(self.modalities)}
+        out = {"label": self.label, "probabilities": self.probabilities, "modalities": list(self.modalities),
+               "notes": list(self.notes)}
         if self.per_modality:
             out["per_modality"] = {m: {"label": max(p, key=p.get), "probabilities": p} for m, p in self.per_modality.items()}
         return out
@@ -59,21 +66,26 @@ class Predictor:
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, text: str | None = None, audio=None, image=None, sample_rate: int | None = None,
-                detect_faces: bool | None = None) -> dict:
-        """One prepared sample for the collator; raises InputError for unusable input."""
+                detect_faces: bool | None = None, context: Sequence[str | tuple[str, str]] | None = None,
+                speaker: str | None = None) -> dict:
+        """One prepared sample for the collator (with `notes` on how its inputs were used); raises InputError for
+        unusable input. `context`: earlier turns of the dialogue, oldest first, each "Speaker: utterance" or a
+        (speaker, utterance) pair; `speaker`: who says `text`. Both only for models trained with dialogue context."""
         self._check_modalities({"text": text, "audio": audio, "vision": image})
-        sample = {}
+        sample = {"notes": []}
         if text is not None:
-            if not str(text).strip():
-                raise InputError("text is empty")
-            sample["text"] = self.preprocessor.tokenize(" ".join(str(text).split()))
+            sample["text"] = self._text(text, context, speaker, sample["notes"])
+        elif context or speaker:
+            raise InputError("dialogue context and speaker go with a text to classify: pass text too")
         if audio is not None:
             rate = self.preprocessor.config.sample_rate
             wave = read_audio(audio, sample_rate, rate, self.max_audio_seconds)
             sample["audio"] = self.preprocessor.prepare_audio(wave)
         if image is not None:
-            sample["vision"] = self.preprocessor.prepare_image(self._face(image, detect_faces))
-        if not sample:
+            face, note = self._face(image, detect_faces)
+            sample["vision"] = self.preprocessor.prepare_image(face)
+            sample["notes"] += [note] if note else []
+        if not any(m in sample for m in MODALITIES):
             raise InputError("no input given: pass at least one of text, audio, image or video")
         return sample
 
@@ -84,15 +96,45 @@ class Predictor:
                 takes = " and ".join(MODALITY_NAMES[m] for m in self.model.modalities)
                 raise InputError(f"this model was trained without {MODALITY_NAMES[modality]}: it takes only {takes}")
 
-    def _face(self, image, detect_faces: bool | None) -> np.ndarray:
+    def _text(self, text: str, context, speaker: str | None, notes: list[str]) -> list[int]:
+        """Token ids of `text` in the format the model was trained on (with its dialogue context, if any)."""
+        utterance = clean_utterance(str(text))
+        if not utterance:
+            raise InputError("text is empty")
+        config = self.preprocessor.config
+        if config.text_context <= 0:
+            if context or speaker:
+                raise InputError("this model was trained on single utterances (data.text_context=0): "
+                                 "it takes no dialogue context or speaker")
+            return self.preprocessor.tokenize(utterance)
+        turns = [_turn(t) for t in ([context] if isinstance(context, str) else context or [])]
+        if len(turns) > config.text_context:
+            notes.append(f"used the last {config.text_context} of {len(turns)} context turns, as in training")
+            turns = turns[-config.text_context:]
+        formatted = dialogue_text(turns, clean_utterance(speaker or ""), utterance, self.preprocessor.context_separator,
+                                  config.text_target_mark)
+        return self.preprocessor.tokenize(formatted, keep_end=True)  # training keeps the classified turn, at the end
+
+    def _face(self, image, detect_faces: bool | None) -> tuple[np.ndarray, str | None]:
+        """The face to classify and a note when the whole image stands in for it."""
         array = read_image(image, self.max_image_pixels)
         if not (self.detect_faces if detect_faces is None else detect_faces):
-            return array
-        box = find_largest_face(array)
-        if box is None:
+            return array, None
+        face, note = self._detected_face(array)
+        if face is None:
             name = image if isinstance(image, (str, Path)) else "the image"
             raise InputError(f"{name}: no face found; for an already cropped face turn face detection off (--no-face-detect)")
-        return crop_face(array, box)
+        return face, note
+
+    def _detected_face(self, array: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """The largest face, padded; else a face-sized image whole; else None."""
+        box = find_largest_face(array)
+        if box is not None:
+            return crop_face(array, box), None
+        if self._is_face_sized(array):
+            height, width = array.shape[:2]
+            return array, f"no face found in the {width}x{height} image; the whole image was used as the face"
+        return None, None
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
@@ -102,31 +144,31 @@ class Predictor:
         return self.model.probabilities(logits).numpy()
 
     def predict(self, text: str | None = None, audio=None, image=None, video=None, sample_rate: int | None = None,
-                detect_faces: bool | None = None) -> Prediction:
+                detect_faces: bool | None = None, context: Sequence[str | tuple[str, str]] | None = None,
+                speaker: str | None = None) -> Prediction:
+        """`context` (earlier turns) and `speaker` (who says `text`): see `prepare`."""
         if video is not None:
-            return self._predict_video(video, text, detect_faces)
-        sample = self.prepare(text, audio, image, sample_rate, detect_faces)
+            return self._predict_video(video, text, detect_faces, context, speaker)
+        sample = self.prepare(text, audio, image, sample_rate, detect_faces, context, speaker)
         return _prediction(self.probabilities([sample])[0], sample)
 
     def predict_batch(self, items: list[dict], progress: bool = False) -> list[Prediction]:
-        """Many predictions; each item is a dict with any of text, audio, image, sample_rate (video: use predict)."""
+        """Many predictions; each item is a dict with any of text, audio, image, sample_rate, detect_faces, context,
+        speaker (video: use predict)."""
         samples = [self.prepare(**item) for item in tqdm(items, desc="reading inputs", disable=not progress)]
         probabilities = self.probabilities(samples)
         return [_prediction(p, s) for p, s in zip(probabilities, samples)]
 
-    def _predict_video(self, video, text: str | None, detect_faces: bool | None) -> Prediction:
+    def _predict_video(self, video, text: str | None, detect_faces: bool | None, context, speaker) -> Prediction:
         self._check_modalities({"vision": video})
         rate = self.preprocessor.config.sample_rate
         frames, audio = read_video(video, self.max_video_frames, rate, self.max_audio_seconds)
-        detect = self.detect_faces if detect_faces is None else detect_faces
-        faces = []
-        for frame in frames:
-            box = find_largest_face(frame) if detect else (0, 0, frame.shape[1], frame.shape[0])
-            if box is not None:
-                faces.append(self.preprocessor.prepare_image(crop_face(frame, box, margin=0.1 if detect else 0.0)))
-        if not faces:
-            raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
-        base = self.prepare(text=text) if text is not None and str(text).strip() else {}  # the transcript is optional
+        faces, notes = self._video_faces(video, frames, self.detect_faces if detect_faces is None else detect_faces)
+        has_transcript = text is not None and str(text).strip()  # the transcript is optional
+        if not has_transcript and (context or speaker):
+            raise InputError("dialogue context and speaker go with a text to classify: pass text too")
+        base = self.prepare(text=text, context=context, speaker=speaker) if has_transcript else {"notes": []}
+        notes += base.pop("notes")
         if audio is not None and "audio" in self.model.modalities:  # a model without audio ignores the track
             try:
                 base["audio"] = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))
@@ -140,12 +182,39 @@ class Predictor:
                 per_modality[modality] = self.probabilities([{modality: base[modality]}])[0]
         return Prediction(
             probabilities=_as_dict(fused), modalities=tuple(MODALITY_NAMES[m] for m in MODALITIES if m in base or m == "vision"),
-            per_modality={m: _as_dict(p) for m, p in per_modality.items()},
+            per_modality={m: _as_dict(p) for m, p in per_modality.items()}, notes=notes,
         )
+
+    def _video_faces(self, video, frames: list[np.ndarray], detect: bool) -> tuple[list, list[str]]:
+        """Prepared faces of the sampled frames that show one (all frames when detection is off, or when none
+        does but the frames are small enough to be face crops), and notes."""
+        if not detect:
+            return [self.preprocessor.prepare_image(frame) for frame in frames], []
+        boxes = [find_largest_face(frame) for frame in frames]
+        if any(box is not None for box in boxes):
+            return [self.preprocessor.prepare_image(crop_face(f, b)) for f, b in zip(frames, boxes) if b is not None], []
+        if not self._is_face_sized(frames[0]):
+            raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
+        height, width = frames[0].shape[:2]
+        note = f"no face found in the {width}x{height} frames; the whole frames were used as the face"
+        return [self.preprocessor.prepare_image(frame) for frame in frames], [note]
+
+    def _is_face_sized(self, image: np.ndarray) -> bool:
+        """Small enough to be a face crop (FER2013's are 48x48, too small for the detector)."""
+        return max(image.shape[:2]) <= WHOLE_IMAGE_MAX_SCALE * self.preprocessor.config.image_size
 
 
 def _prediction(probabilities: np.ndarray, sample: dict) -> Prediction:
-    return Prediction(_as_dict(probabilities), tuple(MODALITY_NAMES[m] for m in MODALITIES if m in sample))
+    return Prediction(_as_dict(probabilities), tuple(MODALITY_NAMES[m] for m in MODALITIES if m in sample),
+                      notes=list(sample.get("notes", [])))
+
+
+def _turn(turn) -> tuple[str, str]:
+    """An earlier dialogue turn as (speaker, utterance): a pair, or a "Speaker: utterance" string kept whole."""
+    if isinstance(turn, str):
+        return "", clean_utterance(turn)
+    speaker, utterance = turn
+    return clean_utterance(str(speaker)), clean_utterance(str(utterance))
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:

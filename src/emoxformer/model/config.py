@@ -44,6 +44,15 @@ class EmoXFormerConfig:
     image_channels: int = 1
     image_mean: list[float] = field(default_factory=lambda: [0.5])
     image_std: list[float] = field(default_factory=lambda: [0.5])
+    # How the training data looked, recorded at training time (model/input_format.py) so inference prepares its
+    # inputs the same way. "grey": the faces were grey (FER2013), so photos and video frames are made grey too;
+    # models saved before this field existed were trained on FER2013. "colour": images are used as given.
+    image_colour: str = "grey"
+    # MELD text with dialogue context (data.text_context > 0): up to `text_context` earlier turns, joined by
+    # `text_separator`, the classified turn marked `text_target_mark` (see data/context.py). 0: the bare utterance.
+    text_context: int = 0
+    text_separator: str = ""  # "" until recorded: the Preprocessor's default (the tokenizer's separator token)
+    text_target_mark: str = ">>"
     # MobileNetV2 faces (vision_backbone=mobilenet_v2): 1 keeps the first convolution at full resolution, so a
     # 48x48 face yields the feature maps of a 96x96 image; 2 is the ImageNet network unchanged.
     vision_stem_stride: int = 2

@@ -55,7 +55,10 @@ class Preprocessor:
     # ------------------------------------------------------------------ text
     @property
     def context_separator(self) -> str:
-        """What separates dialogue turns: the tokenizer's separator token, or ' | ' for the byte encoder."""
+        """What separates dialogue turns: the one recorded at training, else the tokenizer's separator token, or
+        ' | ' for the byte encoder."""
+        if self.config.text_separator:
+            return self.config.text_separator
         return self.tokenizer.sep_token if self.tokenizer is not None and self.tokenizer.sep_token else "|"
 
     def tokenize(self, text: str, keep_end: bool = False) -> list[int]:
@@ -83,10 +86,13 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ images
     def prepare_image(self, image) -> torch.Tensor:
-        """Resize to the model's square size, match its channel count, normalise -> float [C, S, S]."""
+        """Grey when the model was trained on grey faces, resize to the model's square size, match its channel
+        count, normalise -> float [C, S, S]."""
         array = to_uint8_image(image)
         size, channels = self.config.image_size, self.config.image_channels
         pil = Image.fromarray(array)
+        if self.config.image_colour == "grey":
+            pil = pil.convert("L")  # a 3-channel backbone trained on grey-replicated faces never saw colour
         pil = pil.convert("L" if channels == 1 else "RGB")
         if pil.size != (size, size):
             pil = pil.resize((size, size), Image.BILINEAR)

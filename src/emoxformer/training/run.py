@@ -24,6 +24,7 @@ from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
 from ..labels import DATASET_NAMES, EMOTIONS
 from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusion_matrix, plot_training_curves
+from ..model.input_format import record_input_format
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import ExportBestModel, RNGState
@@ -146,6 +147,7 @@ class TwoStageTrainer:
         L.seed_everything(config.train.seed, workers=True, verbose=False)
         config.model.modalities = dataset_modalities(config.data.datasets)  # no encoder for a modality not trained
         model = EmoXFormer.from_config(config.model)
+        record_input_format(model.config, config.data)  # saved with the model: inference prepares inputs alike
         preprocessor = Preprocessor.for_model(model.config)
         datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
                                    config.train.num_workers, config.train.seed, self.progress)
