@@ -39,20 +39,39 @@ from emoxformer.training.module import EmoXFormerModule  # noqa: E402
 def encode_seconds_per_sample(model, datamodule, name: str, batches: int) -> float:
     """Frozen-encoder forward time per sample of one dataset (validation batches, eval mode, no gradient)."""
     modality = DATASET_MODALITY[name]
-    loader = torch.utils.data.DataLoader(datamodule.splits[name]["val"], batch_size=datamodule.eval_batch_size,
-                                         shuffle=False, collate_fn=datamodule.collate)
+    dataset = datamodule.splits[name]["val"]
     encoder = model.encoders[modality].eval()
     seconds, count = 0.0, 0
     with torch.no_grad():
-        for number, batch in enumerate(loader):
-            if number > batches:
-                break
+        encoder(**datamodule.collate([dataset[0], dataset[1]])[modality])  # warm-up
+        loader = torch.utils.data.DataLoader(dataset, batch_size=datamodule.eval_batch_size, shuffle=False,
+                                             collate_fn=datamodule.collate)
+        for batch in limited(loader, batches):
             start = time.perf_counter()
             encoder(**batch[modality])
-            if number > 0:  # the first batch warms up
-                seconds += time.perf_counter() - start
-                count += len(batch["labels"])
+            seconds += time.perf_counter() - start
+            count += len(batch["labels"])
     return seconds / max(count, 1)
+
+
+def encoder_step_shares(model, batches: list[dict]) -> dict[str, float]:
+    """Mean seconds per training batch of each encoder's forward and backward on its rows (train mode)."""
+    model.train()
+    shares = {}
+    for modality in model.modalities:
+        column = ("text", "audio", "vision").index(modality)
+        total = 0.0
+        for batch in batches:
+            rows = batch["present"][:, column]
+            if batch.get(modality) is None or not rows.any():
+                continue
+            start = time.perf_counter()
+            hidden, _ = model.encoders[modality](**{k: v[rows] for k, v in batch[modality].items()})
+            hidden.float().mean().backward()
+            total += time.perf_counter() - start
+        model.zero_grad(set_to_none=True)
+        shares[modality] = total / max(len(batches), 1)
+    return shares
 
 
 def step_seconds(module, batches, optimizer) -> float:
@@ -138,6 +157,9 @@ def main() -> None:
     optimizer = torch.optim.AdamW(module.parameter_groups(), lr=stage2.lr)
     step2 = step_seconds(module, limited(loader, args.steps), optimizer)
     print(f"steps per epoch {steps_per_epoch}: stage-1 step {step1 * 1000:.0f} ms, stage-2 step {step2 * 1000:.0f} ms", flush=True)
+    shares = encoder_step_shares(model, list(limited(loader, max(2, args.steps // 2))))
+    print("stage-2 encoder forward + backward per step: "
+          + ", ".join(f"{m} {s * 1000:.0f} ms" for m, s in shares.items()), flush=True)
 
     def encode_split(split: str) -> float:
         return sum(sizes[n][split] * encode[n] for n in datamodule.names)
@@ -157,6 +179,7 @@ def main() -> None:
     print(json.dumps({"name": "laptop_budget", "projected_s": round(total), "pieces_s": {k: round(v) for k, v in pieces.items()},
                       "encode_ms": {k: round(v * 1000, 3) for k, v in encode.items()}, "stage1_step_ms": round(step1 * 1000, 1),
                       "stage2_step_ms": round(step2 * 1000, 1), "steps_per_epoch": steps_per_epoch,
+                      "stage2_encoder_ms": {m: round(s * 1000, 1) for m, s in shares.items()},
                       "torch_threads": torch.get_num_threads()}))
 
 
