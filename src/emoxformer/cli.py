@@ -254,6 +254,15 @@ def _predict_csv(predictor, args) -> int:
     return 2 if failed == len(results) and results else 0
 
 
+def _cmd_demo(args) -> int:
+    from .demo.app import serve
+    from .demo.logic import resolve_model_dir
+
+    serve(resolve_model_dir(args.model), host=args.host, port=args.port, share=args.share, device=args.device,
+          max_audio_seconds=args.max_audio_seconds, max_image_pixels=args.max_image_pixels)
+    return 0
+
+
 def _cmd_ablate(args) -> int:
     from pathlib import Path
 
@@ -432,11 +441,28 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pred.add_argument("--no-face-detect", action="store_true", help="images are already cropped faces")
     pred.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    pred.add_argument("--max-audio-seconds", type=float, default=600.0, help="refuse longer audio (default 600)")
-    pred.add_argument("--max-image-pixels", type=int, default=40_000_000, help="refuse larger images (default 40 MP)")
+    _add_input_limits(pred)
     pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
     pred.set_defaults(func=_cmd_predict)
+
+    demo = commands.add_parser(
+        "demo", help="a web page to try a model on text, speech, a face photo or a video (pip install 'emoxformer[demo]')",
+        description="Serve a Gradio page over the same Predictor as `emoxformer predict`. Without --model it serves the "
+                    "quickstart's model (emoxformer-runs/quickstart/best).",
+    )
+    demo.add_argument("--model", help="model folder (default: emoxformer-runs/quickstart/best, if `emoxformer quickstart` made it)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    demo.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    demo.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    demo.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    _add_input_limits(demo)
+    demo.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _add_input_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-audio-seconds", type=float, default=600.0, help="refuse longer audio (default 600)")
+    parser.add_argument("--max-image-pixels", type=int, default=40_000_000, help="refuse larger images (default 40 MP)")
 
 
 def main(argv: list[str] | None = None) -> int:

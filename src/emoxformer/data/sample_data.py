@@ -63,6 +63,12 @@ def _utterance(rng: np.random.Generator, emotion: str) -> str:
     return text[0].upper() + text[1:]
 
 
+def sample_utterance(rng: np.random.Generator, emotion: str) -> str:
+    """One utterance of the sample MELD data showing `emotion` (a taxonomy label: happy, sad, ...)."""
+    meld_label = next(name for name, label in MELD_TO_EMOTION.items() if label == emotion)
+    return " ".join(_utterance(rng, meld_label).split())
+
+
 def write_meld(root: Path, size: SampleSize, rng: np.random.Generator) -> None:
     data_dir = root / "meld" / "data"
     data_dir.mkdir(parents=True, exist_ok=True)

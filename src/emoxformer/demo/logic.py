@@ -1,0 +1,236 @@
+"""The demo's logic without Gradio: run the Predictor on what the page was given, refuse unusable inputs one by one,
+tabulate what each modality says on its own beside the fused answer, and draw the face box.
+
+Every prediction goes through `Predictor.predict`, the call behind `emoxformer predict`, so the page and the
+command line give the same answer for the same inputs.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ModelLoadError
+from ..inference import Prediction, Predictor
+from ..inference.faces import find_largest_face
+from ..inference.media import read_image
+
+DEFAULT_MODEL = Path("emoxformer-runs/quickstart/best")  # where `emoxformer quickstart` puts its model by default
+INPUT_NAMES = ("text", "audio", "image", "video")
+ROW_NAMES = {"text": "text alone", "audio": "audio alone", "image": "face alone"}  # keyed by Prediction.modalities
+FUSED_ROW = "all together"
+DIALOGUE = "dialogue context"  # the earlier turns and speaker, reported apart from the text
+VIDEO_OVERRIDES = "not used: with a video, its own sound track and frames are used (as in `emoxformer predict`)"
+
+
+@dataclass
+class DemoInputs:
+    """What the page hands over; files arrive as paths, empty fields as None or ''."""
+
+    text: str | None = None
+    audio: str | None = None
+    image: str | None = None
+    video: str | None = None
+    detect_faces: bool = True
+    context: str | None = None  # earlier turns of the dialogue, one "Speaker: utterance" a line, oldest first
+    speaker: str | None = None  # who says `text`
+
+    def given(self) -> dict[str, str]:
+        values = {name: getattr(self, name) for name in INPUT_NAMES}
+        return {name: value for name, value in values.items() if value is not None and str(value).strip()}
+
+    def dialogue(self) -> dict:
+        """The Predictor's context and speaker arguments, for those given."""
+        turns = [line.strip() for line in (self.context or "").splitlines() if line.strip()]
+        speaker = (self.speaker or "").strip()
+        return {**({"context": turns} if turns else {}), **({"speaker": speaker} if speaker else {})}
+
+
+@dataclass
+class DemoResult:
+    prediction: Prediction | None  # the fused answer over the accepted inputs; None when none was usable
+    alone: dict[str, dict[str, float]] = field(default_factory=dict)  # modality -> its probabilities on its own
+    used: list[str] = field(default_factory=list)  # accepted inputs, in INPUT_NAMES order (plus DIALOGUE)
+    refused: dict[str, str] = field(default_factory=dict)  # input -> why (the InputError text)
+    face_box: tuple[int, int, int, int] | None = None  # (x, y, w, h) in the image input
+    notes: list[str] = field(default_factory=list)  # the Predictor's notes on how inputs were used
+
+    @property
+    def label(self) -> str | None:
+        return self.prediction.label if self.prediction else None
+
+
+def resolve_model_dir(model: str | Path | None, default: Path = DEFAULT_MODEL) -> Path:
+    """The model folder to serve: --model, else the quickstart's model when it exists."""
+    if model is not None:
+        return Path(model)
+    if (default / "config.json").is_file():
+        return default
+    raise ModelLoadError(f"no model to serve: {default} does not exist; run `emoxformer quickstart` first or pass --model DIR")
+
+
+class _Attempts:
+    """Predictions of single inputs, collecting each refusal with its reason instead of stopping."""
+
+    def __init__(self, predictor: Predictor, inputs: DemoInputs):
+        self.predictor, self.detect_faces = predictor, inputs.detect_faces
+        self.given = inputs.given()
+        self.alone: dict[str, Prediction] = {}
+        self.refused: dict[str, str] = {}
+        self.dialogue: dict = {}  # the context and speaker going with the text, once the text took them
+
+    def try_predict(self, name: str, **values) -> Prediction | None:
+        try:
+            return self.predictor.predict(**values, detect_faces=self.detect_faces)
+        except InputError as error:
+            self.refused[name] = _without_folders(str(error), self.given.get(name))
+            return None
+
+    def try_alone(self, name: str) -> None:
+        if name in self.given and (prediction := self.try_predict(name, **{name: self.given[name]})) is not None:
+            self.alone[name] = prediction
+
+    def text(self, dialogue: dict) -> None:
+        """The text with its dialogue context; context the model refuses is reported and the text used alone."""
+        if "text" not in self.given:
+            if dialogue:
+                self.refused[DIALOGUE] = "earlier turns and speaker go with a text to classify: type the text too"
+            return
+        if dialogue and (prediction := self.try_predict(DIALOGUE, text=self.given["text"], **dialogue)) is not None:
+            self.alone["text"], self.dialogue = prediction, dialogue
+            return
+        self.try_alone("text")
+        if dialogue and "text" in self.refused:
+            self.refused.pop(DIALOGUE, None)
+            self.refused[DIALOGUE] = "goes with the text, which was refused"
+
+
+def run_demo(predictor: Predictor, inputs: DemoInputs) -> DemoResult:
+    """Predict from every usable input; an unusable one is refused with its reason and the others still count."""
+    attempts = _Attempts(predictor, inputs)
+    attempts.text(inputs.dialogue())
+    given = attempts.given
+    if "video" in given:
+        text = {"text": given["text"], **attempts.dialogue} if "text" in attempts.alone else {}
+        prediction = attempts.try_predict("video", video=given["video"], **text)  # as `emoxformer predict --video --text`
+        if prediction is not None:
+            attempts.refused.update({name: VIDEO_OVERRIDES for name in ("audio", "image") if name in given})
+            used = (["text"] if text else []) + ["video"] + ([DIALOGUE] if attempts.dialogue else [])
+            return DemoResult(prediction, dict(prediction.per_modality), used, attempts.refused, notes=list(prediction.notes))
+    attempts.try_alone("audio")  # without a usable video the files given beside it count
+    attempts.try_alone("image")
+    return _fused(attempts)
+
+
+def _fused(attempts: _Attempts) -> DemoResult:
+    alone, given = attempts.alone, attempts.given
+    used = [name for name in INPUT_NAMES if name in alone]
+    if not used:
+        return DemoResult(None, refused=attempts.refused)
+    if len(used) == 1:
+        prediction = alone[used[0]]
+    else:
+        values = {name: given[name] for name in used}
+        prediction = attempts.predictor.predict(**values, **attempts.dialogue, detect_faces=attempts.detect_faces)
+    box = face_box(attempts.predictor, given["image"], attempts.detect_faces) if "image" in used else None
+    notes = list(dict.fromkeys(note for p in [prediction, *alone.values()] for note in p.notes))
+    return DemoResult(prediction, {name: p.probabilities for name, p in alone.items()},
+                      used + ([DIALOGUE] if attempts.dialogue else []), attempts.refused, box, notes)
+
+
+def _without_folders(message: str, value) -> str:
+    """Uploads live in temporary folders; the reason names the file as the user knows it."""
+    if isinstance(value, (str, Path)) and str(value) in message:
+        return message.replace(str(value), Path(value).name)
+    return message
+
+
+def face_box(predictor: Predictor, image, detect_faces: bool = True) -> tuple[int, int, int, int]:
+    """The face the Predictor used from an image it accepted: the largest detected face, else the whole image."""
+    array = read_image(image, predictor.max_image_pixels)
+    whole = (0, 0, array.shape[1], array.shape[0])
+    return (find_largest_face(array) if detect_faces else None) or whole
+
+
+def draw_face_box(image, box: tuple[int, int, int, int] | None, max_pixels: int = 40_000_000) -> np.ndarray:
+    """The image as RGB uint8 with the face box drawn on it (unchanged when there is no box)."""
+    from PIL import Image, ImageDraw
+
+    array = read_image(image, max_pixels)
+    picture = Image.fromarray(array).convert("RGB")
+    if box is not None:
+        x, y, w, h = box
+        line = max(2, round(min(picture.size) / 100))
+        ImageDraw.Draw(picture).rectangle([x, y, x + w - 1, y + h - 1], outline=(0, 200, 80), width=line)
+    return np.asarray(picture)
+
+
+def modality_rows(result: DemoResult) -> list[dict]:
+    """One row per modality on its own, then the fused answer when more than one input was used."""
+    rows = [_row(ROW_NAMES[m], p) for m, p in _in_row_order(result.alone)]
+    if result.prediction is not None and len(result.alone) > 1:
+        rows.append(_row(FUSED_ROW, result.prediction.probabilities))
+    return rows
+
+
+def _in_row_order(alone: dict[str, dict[str, float]]):
+    for modality, name in ROW_NAMES.items():
+        if modality in alone:
+            yield modality, alone[modality]
+
+
+def _row(name: str, probabilities: dict[str, float]) -> dict:
+    label = max(probabilities, key=probabilities.get)
+    return {"input": name, "emotion": label, "confidence": probabilities[label], "probabilities": probabilities}
+
+
+def modality_table_html(rows: list[dict]) -> str:
+    """The per-modality rows as an HTML table: input, emotion, confidence with a bar."""
+    if not rows:
+        return "<p>No prediction yet.</p>"
+    body = "".join(
+        f"<tr class='{'fused' if row['input'] == FUSED_ROW else 'alone'}'><td>{html.escape(row['input'])}</td>"
+        f"<td class='emotion'>{html.escape(row['emotion'])}</td>"
+        f"<td><span class='bar' style='width:{row['confidence'] * 100:.0f}px'></span> {row['confidence']:.0%}</td></tr>"
+        for row in rows
+    )
+    return ("<table class='per-modality'><thead><tr><th>input</th><th>emotion</th><th>confidence</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def inputs_report(result: DemoResult) -> str:
+    """Markdown: which inputs were used and which were refused, with the reason."""
+    lines = []
+    if result.used:
+        lines.append("**Used:** " + ", ".join(_input_title(name) for name in result.used))
+    for name, reason in result.refused.items():
+        lines.append(f"**Refused {_input_title(name)}:** {reason}")
+    lines += [f"**Note:** {note}" for note in result.notes]
+    if not result.used and not result.refused:
+        lines.append("No input given: type a sentence, or add audio, an image or a video.")
+    return "  \n".join(lines)
+
+
+def _input_title(name: str) -> str:
+    return {"image": "image (face)"}.get(name, name)
+
+
+@dataclass
+class PageOutputs:
+    """What the page shows, in plain values: probabilities for the label chart, the table, the report, the image."""
+
+    probabilities: dict[str, float] | None
+    table_html: str
+    report: str
+    face_image: np.ndarray | None
+
+
+def page_outputs(predictor: Predictor, inputs: DemoInputs) -> PageOutputs:
+    result = run_demo(predictor, inputs)
+    face_image = None
+    if result.face_box is not None:
+        face_image = draw_face_box(inputs.image, result.face_box, predictor.max_image_pixels)
+    probabilities = result.prediction.probabilities if result.prediction else None
+    return PageOutputs(probabilities, modality_table_html(modality_rows(result)), inputs_report(result), face_image)
