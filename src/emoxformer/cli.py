@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train EmoXFormer in two stages and evaluate each dataset's test split. Any config value can be "
                     "overridden as KEY=VALUE, e.g. train.batch_size=16 train.stage1.epochs=5 model.hidden_size=256.",
     )
-    train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, paper (default quickstart)")
+    train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, laptop, paper (default quickstart)")
     _add_data_paths(train)
     train.add_argument("--out", help="run directory: best model, metrics.json, plots, logs")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
