@@ -90,7 +90,8 @@ def test_report_shows_yardsticks_missing_seeds_and_commands(tmp_path, fake_train
     assert summary["missing"] == {"meld": [43], "joint-paired": [43]}
     text = (tmp_path / "results" / "RESULTS.md").read_text()
     assert "63.3" in text and "71.2" in text and "55 %" in text  # the published yardsticks
-    assert "| meld | 1 | 50.0 | 45.0 | 30.0 | 35.0 |" in text  # one seed: no sd
+    assert "| meld | 1 | 50.0 | 45.0 | 30.0 | 35.0 | " in text  # one seed: no sd
+    assert "| 50.0 / — |" in text  # validation accuracy from the best logged epoch (no weighted-F1 logged here)
     assert "## Not run yet" in text and "joint-paired: seeds 43" in text
     assert "data.pairing=label" in text and "data.modality_dropout=0.3" in text
     assert "t+a+v" in text
@@ -102,7 +103,7 @@ def test_mean_and_sd_over_seeds_in_the_table():
              "test": {"fer2013": {"accuracy": a, "weighted_f1": a, "macro_f1": a, "uar": a, "n": 3}},
              "command": "c", "commit": "abc", "machine": {"cpus": 2}} for s, a in ((1, 0.6), (2, 0.7), (3, 0.8))]
     summary = aggregate(runs)
-    assert "| fer2013 | 3 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 1.0 min |" in to_markdown(summary)
+    assert "| fer2013 | 3 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 1.0 min | — / — |" in to_markdown(summary)
 
 
 def test_cli_results_bad_configuration_is_one_line(tmp_path, capsys):

@@ -165,7 +165,8 @@ def collect_results(out: Path) -> list[dict]:
 
 
 def mean_sd(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+    """Mean and sample sd (None for fewer than two values; mean None for none)."""
+    return {"mean": statistics.fmean(values) if values else None, "sd": statistics.stdev(values) if len(values) > 1 else None,
             "n": len(values), "values": values}
 
 
@@ -185,6 +186,9 @@ def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
             "wall_s": mean_sd([r["wall_s"] for r in runs]),
             "datasets": {name: {metric: mean_sd([r["test"][name][metric] for r in runs if name in r["test"]])
                                 for metric in METRICS} for name in datasets},
+            "validation": {name: {metric: mean_sd([r["validation"][name][metric] for r in runs
+                                                   if metric in r.get("validation", {}).get(name, {})])
+                                  for metric in METRICS} for name in datasets},
             "commands": [r["command"] for r in runs],
             "commits": sorted({r["commit"] for r in runs}),
             "machines": sorted({json.dumps(r["machine"], sort_keys=True) for r in runs}),
@@ -238,13 +242,15 @@ def to_markdown(summary: dict) -> str:
         if not rows:
             continue
         lines += [f"## {DATASET_TITLES[dataset]}", "", f"Published: {YARDSTICKS[dataset]}.", ""]
-        lines += ["| configuration | runs | acc | w-F1 | m-F1 | UAR | wall time per run |", "|---|---|---|---|---|---|---|"]
+        lines += ["| configuration | runs | acc | w-F1 | m-F1 | UAR | wall time per run | validation acc / w-F1 |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, entry in rows:
             stats = entry["datasets"][dataset]
             runs = f"{stats['accuracy']['n']}" + (f" ({len(entry['folds'])} folds)" if entry["folds"] else "")
             wall = entry["wall_s"]
+            validation = entry["validation"][dataset]
             lines.append(f"| {name} | {runs} | " + " | ".join(_cell(stats[m]) for m in METRICS)
-                         + f" | {wall['mean'] / 60:.1f} min |")
+                         + f" | {wall['mean'] / 60:.1f} min | {_cell(validation['accuracy'])} / {_cell(validation['weighted_f1'])} |")
         lines.append("")
     paired = [(name, entry) for name, entry in configurations.items() if entry.get("paired_test")]
     if paired:
