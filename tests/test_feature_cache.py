@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import lightning as L
 import numpy as np
 import torch
 
@@ -11,13 +14,13 @@ from emoxformer.training.feature_cache import cached_tables
 TINY = ["model.hidden_size=32", "model.builtin_width=32", "model.fusion_layers=1", "model.builtin_text_layers=1"]
 
 
-def _setup(root, *extra):
+def _setup(root, *extra, seed=0):
     config = load_config("quickstart", [f"data.root={root}", *TINY, *extra])
     torch.manual_seed(0)
     model = EmoXFormer.from_config(config.model)
     model.freeze_backbones(True)
     model.eval()
-    dm = EmoDataModule(config.data, Preprocessor(config.model), batch_size=8, eval_batch_size=16, seed=0, progress=False)
+    dm = EmoDataModule(config.data, Preprocessor(config.model), batch_size=8, eval_batch_size=16, seed=seed, progress=False)
     dm.setup()
     return config, model, dm
 
@@ -75,3 +78,84 @@ def test_augmented_views(sample_root):
     with torch.no_grad():
         plain = model.encoders["vision"](dm.collate([dataset[0]])["vision"]["pixel_values"])[0][0]
     np.testing.assert_allclose(views[0], plain.numpy(), atol=2e-2, rtol=2e-2)  # view 0 is the un-augmented input
+
+
+def _spy_on_builds(monkeypatch):
+    """(modality, number of records encoded) for each table built from now on."""
+    builds = []
+    original = feature_cache.build_table
+
+    def spy(model, dataset, modality, views, *args, **kwargs):
+        tokens, offsets = original(model, dataset, modality, views, *args, **kwargs)
+        builds.append((modality, (len(offsets) - 1) // views))
+        return tokens, offsets
+
+    monkeypatch.setattr(feature_cache, "build_table", spy)
+    return builds
+
+
+def test_augmented_views_are_keyed_by_the_seed(sample_root, monkeypatch):
+    _, model, dm = _setup(sample_root, "data.datasets=[fer2013]")
+    first = cached_tables(model, dm, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train")]
+    builds = _spy_on_builds(monkeypatch)
+    _, model, other_seed = _setup(sample_root, "data.datasets=[fer2013]", seed=1)
+    second = cached_tables(model, other_seed, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train")]
+    assert [modality for modality, _ in builds] == ["vision"]  # another seed draws other views: not the first run's
+    assert not np.array_equal(np.asarray(first.get(0, 1)), np.asarray(second.get(0, 1)))
+    np.testing.assert_array_equal(np.asarray(first.get(0, 0)), np.asarray(second.get(0, 0)))  # view 0: un-augmented
+    _, model, seed_zero = _setup(sample_root, "data.datasets=[fer2013]")
+    cached_tables(model, seed_zero, ("val",), 3, torch.device("cpu"), progress=False)
+    builds.clear()
+    cached_tables(model, other_seed, ("val",), 3, torch.device("cpu"), progress=False)
+    assert builds == []  # un-augmented validation tables do not depend on the seed
+
+
+def test_replicated_ravdess_is_encoded_once_per_clip(sample_root):
+    _, model, dm = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_replicate=7")
+    dataset = dm.splits["ravdess"]["train"]
+    clips = len(dm.records["ravdess"].train)
+    assert len(dataset) == 7 * clips
+    for views in (1, 3):
+        table = cached_tables(model, dm, ("train",), views, torch.device("cpu"), progress=False)[("ravdess", "train")]
+        assert len(table.offsets) - 1 == clips * views  # rows on disk: one per clip and view, not per replica
+        dm.use_features({("ravdess", "train"): table})
+        for index in (0, clips - 1):
+            for copy in range(1, 7):
+                replica = index + copy * clips
+                np.testing.assert_array_equal(dataset[replica]["audio"]["features"], dataset[index]["audio"]["features"])
+                for draw_seed in (4, 5):  # each draw still gets a view: draw seed modulo the views
+                    np.testing.assert_array_equal(dataset[(replica, draw_seed)]["audio"]["features"],
+                                                  table.get(index, draw_seed % views))
+        dm.use_features(None)
+    views = [np.asarray(table.get(0, v), dtype=np.float32) for v in range(3)]
+    assert not np.array_equal(views[1], views[2])
+
+
+class FeatureSource(L.Callback):
+    """The file the stage-1 training features are read from (None: the encoders ran)."""
+
+    def __init__(self):
+        self.files = []
+
+    def on_train_start(self, trainer, pl_module):
+        table = trainer.datamodule.splits["fer2013"]["train"].features
+        self.files.append(Path(table.tokens.filename) if table is not None else None)
+
+
+def test_cache_off_keeps_stage1_features_out_of_the_current_directory(sample_root, tmp_path, monkeypatch):
+    from emoxformer.training.run import TwoStageTrainer
+
+    monkeypatch.setenv("EMOXFORMER_CACHE", "off")
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    source = FeatureSource()
+    config = load_config("quickstart", [f"data.root={sample_root}", *TINY, "data.datasets=[fer2013]", "data.samples_per_epoch=48",
+                                        "train.batch_size=16", "train.stage1.epochs=1", "train.stage2.epochs=0"])
+    TwoStageTrainer(config, tmp_path / "run", progress=False, extra_callbacks=[source]).run()
+    assert list(workdir.iterdir()) == []  # no ./.emoxformer-cache
+    [features] = source.files
+    assert features is not None, "stage 1 did not train from cached features"
+    assert workdir not in features.parents
+    assert not features.exists()  # removed after the stage
+    assert not (tmp_path / "run" / "stage1" / "features.tmp").exists()

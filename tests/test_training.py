@@ -272,3 +272,107 @@ def test_length_buckets_cut_padding_and_keep_the_epoch(sample_root):
         parts = np.searchsorted(loader.batch_sampler.sampler.offsets, [i for i, _ in batch], side="right") - 1
         assert set(parts.tolist()) == {0, 1, 2}
     assert _padding_fraction(loader) < 0.5 * _padding_fraction(plain.train_dataloader())
+
+
+def _logged(out, stage, column):
+    import pandas as pd
+
+    values = pd.read_csv(out / "logs" / stage / "metrics.csv")[column].dropna()
+    return values.tolist()
+
+
+@pytest.fixture(scope="module")
+def collapsing_stage2_run(sample_root, tmp_path_factory):
+    """Stage 2 at a learning rate that wrecks the model, so it validates worse than stage 1; trained with progress
+    on and stdout redirected to a file-like object (not a terminal), as under SLURM or `> log`."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("collapse")
+    config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.stage1.lr=3e-3", "train.stage2.epochs=1",
+                         "train.stage2.lr=1.0")
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        metrics = TwoStageTrainer(config, out, progress=True).run()
+    return out, metrics, log.getvalue()
+
+
+def test_final_model_is_the_stage_that_validated_best(collapsing_stage2_run):
+    out, metrics, _ = collapsing_stage2_run
+    assert max(_logged(out, "stage1", "val/score")) > max(_logged(out, "stage2", "val/score"))
+    assert metrics["best_stage"] == "stage1"
+    final = load_file(str(out / "best" / "model.safetensors"))
+    chosen = load_file(str(out / "stage1" / "best" / "model.safetensors"))
+    assert set(final) == set(chosen) and all(torch.equal(final[k], chosen[k]) for k in final)
+    assert json.loads((out / "metrics.json").read_text())["best_stage"] == "stage1"
+    selection = metrics["selection"]
+    assert selection["monitor"] == "val/score" and selection["mode"] == "max"
+    for stage in ("stage1", "stage2"):
+        # each stage's score is its best monitored validation value, as logged, and kept in its folder for resuming
+        assert selection["scores"][stage] == pytest.approx(max(_logged(out, stage, "val/score")), abs=1e-6)
+        assert json.loads((out / stage / "best_score.json").read_text())["value"] == selection["scores"][stage]
+
+
+def test_epoch_lines_instead_of_progress_bars_when_stdout_is_not_a_terminal(collapsing_stage2_run):
+    import re
+
+    _, _, log = collapsing_stage2_run
+    assert "\r" not in log  # no bar redraws
+    pattern = r"^(stage[12]) epoch (\d+)/(\d+): train loss \d+\.\d{4}, val loss \d+\.\d{4}, val score \d\.\d{4}, \d+\.\d s$"
+    epochs = [match.groups() for match in re.finditer(pattern, log, flags=re.MULTILINE)]
+    assert epochs == [("stage1", "1", "2"), ("stage1", "2", "2"), ("stage2", "1", "1")]
+
+
+def test_progress_bars_stay_on_a_terminal():
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    from emoxformer.training.callbacks import EpochLines
+    from emoxformer.training.run import progress_callbacks
+
+    assert [type(c) for c in progress_callbacks("stage1", progress=True, terminal=True)] == [TQDMProgressBar]
+    assert [type(c) for c in progress_callbacks("stage1", progress=True, terminal=False)] == [EpochLines]
+    assert progress_callbacks("stage1", progress=False, terminal=False) == []
+
+
+class ValidationRecorder(L.Callback):
+    """The model's weights and the monitored value after each validation, and the early-stopping mode."""
+
+    def __init__(self, monitor):
+        self.monitor, self.epochs, self.early_stopping_modes = monitor, [], []
+
+    def on_fit_start(self, trainer, pl_module):
+        self.early_stopping_modes.append(trainer.early_stopping_callback.mode)
+
+    def on_validation_end(self, trainer, pl_module):
+        self.epochs.append((float(trainer.callback_metrics[self.monitor]), _copy(pl_module.model)))
+
+
+def test_a_loss_monitor_is_minimised(sample_root, tmp_path):
+    recorder = ValidationRecorder("val/loss")
+    config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.monitor=val/loss", "train.stage1.epochs=3",
+                         "train.stage1.patience=1", "train.stage2.epochs=0")
+    assert config.train.resolved_monitor_mode == "min"
+    metrics = TwoStageTrainer(config, tmp_path, progress=False, extra_callbacks=[recorder]).run()
+    assert recorder.early_stopping_modes == ["min"]
+    losses = [loss for loss, _ in recorder.epochs]
+    assert len(losses) == 3, losses  # val/loss fell each epoch: a max-mode early stop would have ended at epoch 2
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    assert lowest != max(range(len(losses)), key=losses.__getitem__)
+    saved = load_file(str(tmp_path / "stage1" / "best" / "model.safetensors"))
+    assert all(torch.equal(saved[k], recorder.epochs[lowest][1][k]) for k in saved)
+    assert json.loads((tmp_path / "stage1" / "best_score.json").read_text())["value"] == pytest.approx(losses[lowest])
+    assert metrics["selection"]["mode"] == "min"
+
+
+def test_monitor_mode_setting():
+    from emoxformer.training.run import choose_final_stage
+
+    assert load_config("quickstart").train.resolved_monitor_mode == "max"  # val/score
+    assert load_config("quickstart", ["train.monitor=val/loss", "train.monitor_mode=max"]).train.resolved_monitor_mode == "max"
+    assert load_config("quickstart", ["train.monitor=val/meld/uar", "train.monitor_mode=min"]).train.resolved_monitor_mode == "min"
+    with pytest.raises(ConfigError, match="train.monitor_mode must be auto, min or max"):
+        load_config("quickstart", ["train.monitor_mode=lowest"])
+    assert choose_final_stage({"stage1": 0.4, "stage2": 0.3}, "max") == "stage1"
+    assert choose_final_stage({"stage1": 0.4, "stage2": 0.3}, "min") == "stage2"
+    assert choose_final_stage({"stage1": 0.4, "stage2": 0.4}, "max") == "stage2"  # a tie keeps the fine-tuned model
+    assert choose_final_stage({"stage2": 0.1}, "max") == "stage2"

@@ -71,11 +71,11 @@ def _experiment_config(args):
     return load_config(args.config, overrides)
 
 
-def _train_and_report(config, out, progress: bool, resume: bool = False) -> int:
+def _train_and_report(config, out, progress: bool, resume: bool = False, overwrite: bool = False) -> int:
     from .training.run import TwoStageTrainer, example_lines, print_report
 
     trainer = TwoStageTrainer(config, out, progress=progress)
-    metrics = trainer.run(resume=resume)
+    metrics = trainer.run(resume=resume, overwrite=overwrite)
     if not trainer.is_main:
         return 0  # other DDP ranks: rank 0 reports
     print()
@@ -93,6 +93,8 @@ def _cmd_train(args) -> int:
         from .config import load_config
         from .errors import ConfigError
 
+        if args.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite replaces it: pass one of them")
         run = Path(args.resume)
         if not (run / "config.yaml").is_file():
             raise ConfigError(f"{run}: not a run directory to resume (config.yaml missing)")
@@ -101,7 +103,7 @@ def _cmd_train(args) -> int:
         from .errors import ConfigError
 
         raise ConfigError("--out RUN_DIR is required (or --resume RUN_DIR)")
-    return _train_and_report(_experiment_config(args), args.out, not args.no_progress)
+    return _train_and_report(_experiment_config(args), args.out, not args.no_progress, overwrite=args.overwrite)
 
 
 def _cmd_quickstart(args) -> int:
@@ -117,7 +119,9 @@ def _cmd_quickstart(args) -> int:
     else:
         print(f"using sample data in {data}")
     config = load_config("quickstart", [f"data.root={data}"] + list(args.overrides or []))
-    status = _train_and_report(config, args.out, not args.no_progress)
+    # Running the quickstart again just works: it replaces its own earlier run (and says so), nothing else.
+    overwrite = args.overwrite or _is_run_on(Path(args.out), data)
+    status = _train_and_report(config, args.out, not args.no_progress, overwrite=overwrite)
     print("\n" + QUICKSTART_NOTE)
     return status
 
@@ -131,6 +135,19 @@ QUICKSTART_NOTE = (
     "  emoxformer train --config laptop --data ROOT --out runs/laptop"
 )
 
+
+def _is_run_on(run, data) -> bool:
+    """Whether the folder `run` holds a run whose data root is `data`."""
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        values = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    root = values.get("data", {}).get("root") if isinstance(values.get("data"), dict) else None
+    return root is not None and Path(root).resolve() == data.resolve()
 
 
 def _cmd_evaluate(args) -> int:
@@ -268,7 +285,8 @@ def _cmd_ablate(args) -> int:
 
     from .training.ablation import run_ablation, to_markdown
 
-    table = run_ablation(args.config, args.data, args.grid, Path(args.out), list(args.overrides or []), not args.no_progress)
+    table = run_ablation(args.config, args.data, args.grid, Path(args.out), list(args.overrides or []), not args.no_progress,
+                         overwrite=args.overwrite)
     print()
     print(to_markdown(table))
     print(f"\ntable: {args.out}/ablation.md and {args.out}/ablation.csv; each run in {args.out}/<settings>/")
@@ -353,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_paths(train)
     train.add_argument("--out", help="run directory: best model, metrics.json, plots, logs")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="--out may hold an earlier run: remove its files first (without this a non-empty --out is refused)")
     train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")
     train.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
     train.add_argument("--accelerator", help="cpu, gpu or auto (train.accelerator)")
@@ -383,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     quick.add_argument("--out", default="emoxformer-runs/quickstart", help="run directory (default emoxformer-runs/quickstart)")
     quick.add_argument("--data", help="sample data folder (default: sample-data beside the run directory)")
+    quick.add_argument("--overwrite", action="store_true",
+                       help="replace whatever run is in --out (an earlier quickstart run there is always replaced)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     quick.set_defaults(func=_cmd_quickstart)
@@ -416,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--out", required=True, help="folder for the runs and the table")
     ablate.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
                         help="settings to vary; short keys (pairing, modality_dropout, text_context) or dotted keys")
+    ablate.add_argument("--overwrite", action="store_true",
+                        help="remove earlier runs in the settings' folders (without this a non-empty one is refused before any training)")
     ablate.add_argument("--no-progress", action="store_true", help="no progress bars")
     ablate.add_argument("--set", nargs="+", dest="overrides", default=[], metavar="KEY=VALUE",
                         help="config overrides shared by all runs, e.g. --set train.stage2.epochs=10")

@@ -109,6 +109,7 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     monitor: str = "val/score"  # mean over datasets of validation weighted-F1
+    monitor_mode: str = "auto"  # "min" or "max" for the monitor; auto: min when its name contains "loss"
     grad_clip: float = 1.0
     feature_cache: bool = True  # stage 1 with frozen backbones: compute encoder outputs once (see feature_cache.py)
     feature_cache_views: int = 1  # 1: un-augmented inputs; K > 1: K views per training sample (view 0 un-augmented)
@@ -123,6 +124,17 @@ class TrainConfig:
     precision: str = "32-true"  # 32-true, bf16-mixed, 16-mixed
     log_every_n_steps: int = 10
     progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.monitor_mode not in ("auto", "min", "max"):
+            raise ConfigError(f"train.monitor_mode must be auto, min or max, got {self.monitor_mode!r}")
+
+    @property
+    def resolved_monitor_mode(self) -> str:
+        """"min" or "max": whether a lower or a higher `monitor` value is better."""
+        if self.monitor_mode != "auto":
+            return self.monitor_mode
+        return "min" if "loss" in self.monitor else "max"
 
 
 @dataclass

@@ -11,7 +11,7 @@ from ..config import AugmentConfig, DataConfig, TrainConfig, load_config
 from ..errors import ConfigError
 from ..model.config import EmoXFormerConfig
 from .paired import SUBSET_NAMES, modality_subsets
-from .run import TwoStageTrainer
+from .run import TwoStageTrainer, prepare_run_dir
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "model": EmoXFormerConfig, "data.augment": AugmentConfig}
 
@@ -37,15 +37,21 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def run_ablation(config_path: str, data_root: str | None, grid_items: list[str], out: Path, overrides: list[str],
-                 progress: bool = False) -> pd.DataFrame:
+                 progress: bool = False, overwrite: bool = False) -> pd.DataFrame:
+    """Train every combination of the grid, each into its own folder out/<settings>. A folder that is not empty
+    is refused before any training, unless `overwrite` (then each run replaces the earlier one in its folder)."""
     grid = parse_grid(grid_items)
+    combinations = list(itertools.product(*(v for _, v in grid)))
+    names = ["__".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(grid, values)) for values in combinations]
+    if not overwrite:
+        for name in names:
+            prepare_run_dir(out / name)
     rows = []
-    for values in itertools.product(*(v for _, v in grid)):
+    for values, name in zip(combinations, names):
         settings = [f"{key}={value}" for (key, _), value in zip(grid, values)]
-        name = "__".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(grid, values))
         config = load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides + settings)
         print(f"ablation run {name}", flush=True)
-        metrics = TwoStageTrainer(config, out / name, progress=progress).run()
+        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite)
         final = metrics[metrics["best_stage"]]
         row = {key.split(".")[-1]: value for (key, _), value in zip(grid, values)}
         for dataset, m in final.items():

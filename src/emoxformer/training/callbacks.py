@@ -1,17 +1,26 @@
 """Callbacks of the two-stage schedule."""
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import lightning as L
 
+BEST_SCORE = "best_score.json"  # beside a stage's best/: its monitored value, for choosing the final model
+
 
 class ExportBestModel(L.Callback):
-    """Save the model with `save_pretrained` (safetensors + JSON) whenever the monitored metric improves."""
+    """Save the model with `save_pretrained` (safetensors + JSON) whenever the monitored metric improves, and its
+    monitored value to `score_file` (when given), so a resumed run knows each stage's best without retraining."""
 
-    def __init__(self, directory: str | Path, monitor: str, tokenizer=None, mode: str = "max"):
+    def __init__(self, directory: str | Path, monitor: str, tokenizer=None, mode: str = "max",
+                 score_file: str | Path | None = None):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.directory = Path(directory)
         self.monitor, self.mode, self.tokenizer = monitor, mode, tokenizer
+        self.score_file = Path(score_file) if score_file is not None else None
         self.best: float | None = None
 
     def _improved(self, value: float) -> bool:
@@ -25,12 +34,52 @@ class ExportBestModel(L.Callback):
             self.best = value
             if trainer.is_global_zero:
                 pl_module.model.save_pretrained(self.directory, tokenizer=self.tokenizer)
+                if self.score_file is not None:  # after the model: a kill in between redoes this epoch on resume
+                    write_best_score(self.score_file, self.monitor, self.mode, value, trainer.current_epoch + 1)
 
     def state_dict(self) -> dict:
         return {"best": self.best}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict.get("best")
+
+
+def write_best_score(path: Path, monitor: str, mode: str, value: float, epoch: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"monitor": monitor, "mode": mode, "value": value, "epoch": epoch}, indent=2))
+    tmp.replace(path)
+
+
+def read_best_score(path: Path) -> dict | None:
+    """What `ExportBestModel` wrote, or None for a stage trained before scores were kept."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class EpochLines(L.Callback):
+    """One line per epoch (stage, epoch, train and validation loss, validation score, seconds): what a log that
+    is not a terminal gets instead of progress bars, whose redraws would pile up into one huge line per epoch."""
+
+    def __init__(self, stage_name: str, score: str = "val/score"):
+        self.stage_name, self.score = stage_name, score
+        self.started = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Validation has run by now (Lightning validates before ending the training epoch).
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        values = [("train loss", "train/loss_epoch"), ("val loss", "val/loss"), (self.score.replace("/", " "), self.score)]
+        fields = ", ".join(f"{label} {_number(metrics.get(key))}" for label, key in values)
+        print(f"{self.stage_name} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {fields}, "
+              f"{time.perf_counter() - self.started:.1f} s", flush=True)
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"
 
 
 class RNGState(L.Callback):

@@ -8,13 +8,19 @@ Augmentation changes backbone inputs, so a cache cannot hold "the" augmented sam
 says what it holds: 1 (default) = the un-augmented input (stage 1 then trains without backbone-side
 augmentation; stage 2 augments as usual); K > 1 = view 0 un-augmented plus K-1 augmented draws per training
 sample, one picked per epoch draw. Validation and test use the un-augmented view.
+
+A replicated training set (RAVDESS x7, `data.ravdess_replicate`) is encoded once per distinct record; each
+replicated index reads its record's row. Tables go under $EMOXFORMER_CACHE/features; with the cache off, into a
+scratch folder that is removed after the stage (`feature_folder`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +39,36 @@ PREPROCESSING_FIELDS = ("text_backbone", "audio_backbone", "vision_backbone", "m
 
 
 class FeatureTable:
-    """Encoder outputs of one dataset split: `views` per record, each a [tokens, width] float16 array."""
+    """Encoder outputs of one dataset split: `views` per distinct record, each a [tokens, width] float16 array.
 
-    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, views: int):
-        self.tokens, self.offsets, self.views = tokens, offsets, views
+    `rows` maps a dataset index to its record's row (replicated records share one); None: index = row."""
+
+    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, views: int, rows: np.ndarray | None = None):
+        self.tokens, self.offsets, self.views, self.rows = tokens, offsets, views, rows
 
     def get(self, index: int, view: int = 0) -> np.ndarray:
-        slot = index * self.views + view
+        row = index if self.rows is None else int(self.rows[index])
+        slot = row * self.views + view
         return self.tokens[self.offsets[slot]: self.offsets[slot + 1]]
 
     @classmethod
-    def load(cls, folder: Path) -> "FeatureTable":
+    def load(cls, folder: Path, rows: np.ndarray | None = None) -> "FeatureTable":
         meta = json.loads((folder / "meta.json").read_text())
-        return cls(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"), meta["views"])
+        return cls(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"), meta["views"], rows)
+
+
+def distinct_records(records: list) -> tuple[list[int], np.ndarray]:
+    """The first index of each distinct record (a replicated list repeats the same objects) and, per index, the
+    row of its record among them."""
+    row_of: dict[int, int] = {}
+    first_indices: list[int] = []
+    rows = np.empty(len(records), dtype=np.int64)
+    for index, record in enumerate(records):
+        row = row_of.setdefault(id(record), len(first_indices))
+        if row == len(first_indices):
+            first_indices.append(index)
+        rows[index] = row
+    return first_indices, rows
 
 
 def _records_digest(records: list) -> str:
@@ -70,23 +93,31 @@ def _encoder_digest(encoder: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, texts_digest: str = "") -> str:
+def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, texts_digest: str = "",
+              seed: int | None = None) -> str:
+    """The table's key. Augmented views are drawn from `seed`, so it counts only when views > 1."""
     settings = {field: getattr(model.config, field) for field in PREPROCESSING_FIELDS}
-    payload = {"settings": settings, "views": views, "augment": vars(augment) if views > 1 and augment else None,
+    augmented = views > 1
+    payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
+               "seed": seed if augmented else None,
                "encoder": _encoder_digest(model.encoders[modality]), "records": _records_digest(records),
-               "texts": texts_digest, "version": 1}
+               "texts": texts_digest, "version": 2}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 @torch.no_grad()
 def build_table(model: EmoXFormer, dataset, modality: str, views: int, collate, device: torch.device,
-                batch_size: int, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Run the frozen encoder over every record (and view) of a RecordDataset."""
+                batch_size: int, seed: int, progress: bool, indices: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run the frozen encoder over the records at `indices` (default: all) of a RecordDataset, `views` each;
+    row r of the table holds indices[r]."""
     encoder = model.encoders[modality].to(device).eval()
-    keys = [(i, None if v == 0 else int(np.random.default_rng([seed, i, v]).integers(2**62)))
-            for i in range(len(dataset)) for v in range(views)]
+    indices = range(len(dataset)) if indices is None else indices
+    keys = [(i, None if v == 0 else int(np.random.default_rng([seed, row, v]).integers(2**62)))
+            for row, i in enumerate(indices) for v in range(views)]
     chunks, lengths = [], []
-    for start in tqdm(range(0, len(keys), batch_size), desc=f"caching {modality} features", disable=not progress, leave=False):
+    # disable=None: no bar when stderr is not a terminal (a log file would collect every redraw).
+    for start in tqdm(range(0, len(keys), batch_size), desc=f"caching {modality} features",
+                      disable=None if progress else True, leave=False):
         samples = [dataset[key] if key[1] is not None else dataset[key[0]] for key in keys[start:start + batch_size]]
         batch = collate(samples)
         inputs = {k: v.to(device) for k, v in batch[modality].items()}
@@ -100,27 +131,55 @@ def build_table(model: EmoXFormer, dataset, modality: str, views: int, collate, 
 
 
 def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views: int, device: torch.device,
-                  is_main: bool = True, progress: bool = True) -> dict[tuple[str, str], FeatureTable]:
-    """Feature tables for every chosen dataset and split, built by rank 0 and read (memory-mapped) by all."""
-    root = cache_root() or Path(datamodule.cache_fallback)
+                  is_main: bool = True, progress: bool = True, root: Path | None = None) -> dict[tuple[str, str], FeatureTable]:
+    """Feature tables for every chosen dataset and split, built by rank 0 and read (memory-mapped) by all.
+
+    `root`: the folder of tables; default $EMOXFORMER_CACHE/features (with the cache off, pass one)."""
+    root = root if root is not None else persistent_root()
+    if root is None:
+        raise ValueError("the feature cache is off (EMOXFORMER_CACHE=off): pass a folder for the tables")
     tables = {}
     for name in datamodule.names:
         modality = DATASET_MODALITY[name]
         for split in splits:
             dataset = datamodule.splits[name][split]
             split_views = views if split == "train" else 1
+            first_indices, rows = distinct_records(dataset.records)
+            records = [dataset.records[i] for i in first_indices]
             texts_digest = hashlib.sha256(json.dumps(dataset.texts, sort_keys=True).encode()).hexdigest() if dataset.texts else ""
-            key = cache_key(model, modality, dataset.records, split_views, datamodule.data_config.augment, texts_digest)
-            folder = root / "features" / f"{name}-{split}-{key}"
+            key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, texts_digest,
+                            seed=datamodule.seed)
+            folder = root / f"{name}-{split}-{key}"
             if not (folder / "meta.json").is_file():
                 if is_main:
                     tokens, offsets = build_table(model, dataset, modality, split_views, datamodule.collate, device,
-                                                  datamodule.eval_batch_size, datamodule.seed, progress)
+                                                  datamodule.eval_batch_size, datamodule.seed, progress, first_indices)
                     _write_table(folder, tokens, offsets, split_views)
                 else:
                     _wait_for(folder / "meta.json")
-            tables[(name, split)] = FeatureTable.load(folder)
+            tables[(name, split)] = FeatureTable.load(folder, rows)
     return tables
+
+
+def persistent_root() -> Path | None:
+    """$EMOXFORMER_CACHE/features, or None when the cache is off."""
+    root = cache_root()
+    return root / "features" if root is not None else None
+
+
+@contextmanager
+def feature_folder(scratch: Path, is_main: bool = True):
+    """The folder for a stage's tables: the persistent cache, or with the cache off `scratch`, removed (by rank 0)
+    when the stage ends. Never the current directory."""
+    root = persistent_root()
+    if root is not None:
+        yield root
+        return
+    try:
+        yield scratch
+    finally:
+        if is_main:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write_table(folder: Path, tokens: np.ndarray, offsets: np.ndarray, views: int) -> None:
@@ -132,8 +191,6 @@ def _write_table(folder: Path, tokens: np.ndarray, offsets: np.ndarray, views: i
     try:
         tmp.rename(folder)  # atomic: a reader sees a complete table or none
     except OSError:  # another process finished the same table first
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import random
+import shutil
+import sys
 import warnings
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -27,11 +31,15 @@ from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusio
 from ..model.input_format import record_input_format
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from .callbacks import ExportBestModel, RNGState
+from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_best_score
 from .module import EmoXFormerModule
 
 STAGES = ("stage1", "stage2")
 STAGE_METRICS = "test_metrics.json"  # written when a stage has finished; a resumed run keeps such stages
+# What a run writes into RUN_DIR (--overwrite removes these; other files in the folder are left alone).
+RUN_ENTRIES = ("best", *STAGES, "logs", "tensorboard", "config.yaml", "metrics.json", "data_summary.json",
+               "environment.json", "training_curves.png")
+RUN_PATTERNS = ("confusion_*.png", ".*.tmp")
 
 # Lightning's advice that does not apply here: frozen encoders are in eval mode on purpose (stage 1), and
 # worker counts / logging intervals are chosen by the config.
@@ -42,9 +50,16 @@ warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # hardware banners and tips
 
 
-def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progress: bool) -> L.Trainer:
-    if progress:
-        callbacks = callbacks + [TQDMProgressBar(leave=True)]
+def progress_callbacks(stage_name: str, progress: bool, terminal: bool) -> list:
+    """Progress bars on a terminal; one line per epoch where stdout is a log (SLURM, `> log`), which would
+    otherwise collect every redraw of the bars."""
+    if not progress:
+        return []
+    return [TQDMProgressBar(leave=True)] if terminal else [EpochLines(stage_name)]
+
+
+def make_trainer(train_config, max_epochs: int, callbacks: list, loggers) -> L.Trainer:
+    bars = any(isinstance(callback, TQDMProgressBar) for callback in callbacks)
     return L.Trainer(
         accelerator=train_config.accelerator, devices=train_config.devices, num_nodes=train_config.num_nodes,
         strategy=_strategy(train_config.strategy), use_distributed_sampler=False,
@@ -52,7 +67,7 @@ def make_trainer(train_config, max_epochs: int, callbacks: list, loggers, progre
         sync_batchnorm=train_config.sync_batchnorm and train_config.accelerator != "cpu" and torch.cuda.is_available(),
         precision=train_config.precision,
         max_epochs=max_epochs, callbacks=callbacks, logger=loggers, gradient_clip_val=train_config.grad_clip or None,
-        log_every_n_steps=train_config.log_every_n_steps, enable_progress_bar=progress, num_sanity_val_steps=0,
+        log_every_n_steps=train_config.log_every_n_steps, enable_progress_bar=bars, num_sanity_val_steps=0,
         accumulate_grad_batches=train_config.accumulate_grad_batches,
         enable_model_summary=False,
     )
@@ -117,6 +132,42 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
+def choose_final_stage(scores: dict[str, float | None], mode: str) -> str:
+    """The stage (of those trained, in order) whose best model scored best on validation by the monitor, `mode`
+    "min" or "max"; the later stage on a tie, or when a score is unknown (a stage trained before scores were kept)."""
+    stages = list(scores)
+    if any(value is None for value in scores.values()):
+        return stages[-1]
+    sign = 1.0 if mode == "max" else -1.0
+
+    def goodness(name: str) -> float:
+        return -math.inf if math.isnan(scores[name]) else sign * scores[name]
+
+    return max(reversed(stages), key=goodness)  # max keeps the first of equals: the later stage
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False) -> list[str]:
+    """Refuse a run folder that holds files, since a new run would mix with the earlier one (evaluate and
+    --resume read its config.yaml); with `overwrite`, remove the earlier run's files. Returns what was removed."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; choose another run directory")
+    entries = sorted(entry.name for entry in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        return []
+    if not overwrite:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(f"{out}: not empty ({shown}); pass --overwrite to replace the run in it, or continue "
+                          f"that run with `emoxformer train --resume {out}`")
+    removed = [path for name in RUN_ENTRIES if (path := out / name).exists()]
+    removed += [path for pattern in RUN_PATTERNS for path in sorted(out.glob(pattern))]
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return [path.name for path in removed]
+
+
 def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
     """The seed's 'Sample k: True = Happy, Pred = Happy' lines for random test samples."""
     rng = random.Random(seed)
@@ -139,10 +190,17 @@ class TwoStageTrainer:
         self.progress = progress
         self.extra_callbacks = list(extra_callbacks or [])
 
-    def run(self, resume: bool = False) -> dict:
+    def run(self, resume: bool = False, overwrite: bool = False) -> dict:
         """Train both stages. With `resume`, finished stages are kept and an interrupted one continues from
-        its last checkpoint (same epoch, optimiser, scheduler, sampler and random state)."""
+        its last checkpoint (same epoch, optimiser, scheduler, sampler and random state). Otherwise RUN_DIR must
+        be empty, or `overwrite` removes the earlier run's files first."""
         config, out = self.config, self.out
+        trained = [name for name in STAGES if getattr(config.train, name).epochs > 0]
+        if not trained:
+            raise ConfigError("both stages have 0 epochs: nothing to train")
+        self.is_main = rank_zero_only.rank == 0  # under DDP only rank 0 evaluates and writes files
+        if self.is_main and not resume and prepare_run_dir(out, overwrite):
+            print(f"replacing the earlier run in {out}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         L.seed_everything(config.train.seed, workers=True, verbose=False)
         config.model.modalities = dataset_modalities(config.data.datasets)  # no encoder for a modality not trained
@@ -152,9 +210,8 @@ class TwoStageTrainer:
         datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
                                    config.train.num_workers, config.train.seed, self.progress)
         datamodule.setup("fit")
-        self.is_main = rank_zero_only.rank == 0  # under DDP only rank 0 evaluates and writes files
         if self.is_main:
-            self._write_run_records(datamodule)
+            self._write_run_records(datamodule, resume)
 
         metrics: dict = {}
         previous_best: Path | None = None
@@ -174,12 +231,10 @@ class TwoStageTrainer:
                     metrics[stage_name] = stage_metrics
                     _write_json(finished, stage_metrics)
             previous_best = out / stage_name / "best"
-        if previous_best is None:
-            raise ConfigError("both stages have 0 epochs: nothing to train")
         if not self.is_main:
             return {}
+        metrics.update(self._select_final_model(model, trained))
         metrics.update(self._finish(model, preprocessor, datamodule))
-        metrics["best_stage"] = previous_best.parent.name
         _write_json(out / "metrics.json", metrics)
         plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
         return metrics
@@ -191,23 +246,44 @@ class TwoStageTrainer:
         # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
         last = self.out / stage_name / "checkpoints" / "last.ckpt"
-        if config.train.feature_cache and stage.freeze_backbones:
-            from .feature_cache import cached_tables
-
-            model.freeze_backbones(True)
-            datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), config.train.feature_cache_views,
-                                                  evaluation_device(config.train), self.is_main, self.progress))
-        try:
+        with ExitStack() as features:
+            if config.train.feature_cache and stage.freeze_backbones:
+                features.enter_context(self._cached_features(stage_name, model, datamodule))
             best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
                                         ckpt_path=last if resume and last.is_file() else None)
-        finally:
-            datamodule.use_features(None)
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
         if not self.is_main:
             return {}
         stage_metrics = evaluate_predictions(predict(model, datamodule, "test", config.train), datamodule)
         self._plot_confusions(stage_name, stage_metrics)
         return stage_metrics
+
+    @contextmanager
+    def _cached_features(self, stage_name: str, model, datamodule):
+        """Serve frozen encoders' outputs from the feature cache (with the cache off: from a folder in the stage's
+        directory, removed afterwards) while the stage trains."""
+        from .feature_cache import cached_tables, feature_folder
+
+        train_config = self.config.train
+        with feature_folder(self.out / stage_name / "features.tmp", self.is_main) as folder:
+            model.freeze_backbones(True)
+            datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), train_config.feature_cache_views,
+                                                  evaluation_device(train_config), self.is_main, self.progress, folder))
+            try:
+                yield
+            finally:
+                datamodule.use_features(None)
+
+    def _select_final_model(self, model, trained: list[str]) -> dict:
+        """Load the best weights of the stage that validated best, whatever the model holds now (a resumed run
+        may have trained no stage in this process); its name and every stage's score go to metrics.json."""
+        train_config = self.config.train
+        mode = train_config.resolved_monitor_mode
+        records = {name: read_best_score(self.out / name / BEST_SCORE) for name in trained}
+        scores = {name: record["value"] if record else None for name, record in records.items()}
+        best_stage = choose_final_stage(scores, mode)
+        model.load_state_dict(load_file(str(self.out / best_stage / "best" / WEIGHTS_NAME)))
+        return {"best_stage": best_stage, "selection": {"monitor": train_config.monitor, "mode": mode, "scores": scores}}
 
     def _finish(self, model, preprocessor, datamodule) -> dict:
         """Calibrate the final model on validation data, score the paired test, save it as RUN_DIR/best."""
@@ -233,22 +309,22 @@ class TwoStageTrainer:
               f"at lr {stage.lr:g}, {trainable:,} trainable parameters" + (f", resuming from {ckpt_path}" if ckpt_path else ""), flush=True)
         module = EmoXFormerModule(model, datamodule.names, self.config.train, stage)
         stage_dir = self.out / stage_name
-        monitor = self.config.train.monitor
+        monitor, mode = self.config.train.monitor, self.config.train.resolved_monitor_mode
         callbacks = [
-            ExportBestModel(stage_dir / "best", monitor, preprocessor.tokenizer),
-            EarlyStopping(monitor=monitor, mode="max", patience=stage.patience),
+            ExportBestModel(stage_dir / "best", monitor, preprocessor.tokenizer, mode=mode, score_file=stage_dir / BEST_SCORE),
+            EarlyStopping(monitor=monitor, mode=mode, patience=stage.patience),
             ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
             LearningRateMonitor(logging_interval="epoch"),
             RNGState(),
-        ] + self.extra_callbacks
+        ] + progress_callbacks(stage_name, self.progress, sys.stdout.isatty()) + self.extra_callbacks
         loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
-        trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers, self.progress)
+        trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         trainer.strategy.barrier()  # rank 0 has written the stage's best model before any rank reads it
         return stage_dir / "best"
 
-    def _write_run_records(self, datamodule: EmoDataModule) -> None:
-        if not (self.out / "config.yaml").is_file():
+    def _write_run_records(self, datamodule: EmoDataModule, resume: bool) -> None:
+        if not resume or not (self.out / "config.yaml").is_file():  # a resumed run keeps the config it read
             save_config(self.config, self.out / "config.yaml")
         _write_json(self.out / "data_summary.json", datamodule.summary())
         _write_json(self.out / "environment.json", {
