@@ -6,7 +6,7 @@ outputs. Both sides train the same model on the same samples in the same order, 
 epoch, without augmentation (the cache holds un-augmented inputs by default).
 
 Presets:
-  tiny  (default, 1-4 minutes): the whole TwoStageTrainer run (stage 1 only) on the generated sample data,
+  tiny  (default, 5-10 minutes on 2 cores): the whole TwoStageTrainer run (stage 1 only) on the generated sample data,
         backbones of --width x --layers; epoch times from the 2nd epoch on.
   paper (under 10 minutes on 2 cores): RoBERTa-base, wav2vec2-base (group-norm feature extractor) and
         ViT-B/16 at 224, random weights from transformers configs, fusion 512 wide, 4 layers, 4 heads; the
