@@ -83,6 +83,7 @@ def test_cli_error_is_one_line_with_exit_2(tmp_path, capsys):
     lines[3] = "3,1 2 3,Training"
     csv.write_text("\n".join(lines) + "\n")
     result = subprocess.run([sys.executable, "-m", "emoxformer.cli", "data", "summary", str(root)], capture_output=True, text=True)
-    assert result.returncode == 0  # the other datasets are fine; the broken one is reported in the table
+    assert result.returncode == 2  # the other datasets are listed; the broken one is reported, and the exit code says so
     assert f"{csv}, row 3: pixel string has 3 values" in result.stdout
+    assert "meld" in result.stdout and "ravdess" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr

