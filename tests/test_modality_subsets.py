@@ -149,3 +149,18 @@ def test_config_json_without_modalities_loads_all_three(tmp_path):
     path.write_text(json.dumps(values))
     loaded = EmoXFormer.from_pretrained(tmp_path / "m")
     assert loaded.modalities == MODALITIES and loaded.head[0].in_features == 3 * 32
+
+
+def test_evaluate_refuses_a_dataset_the_model_cannot_read_in_one_line(text_only_run, sample_root, tmp_path, capsys):
+    best = text_only_run / "best"
+    assert main(["evaluate", "--model", str(best), "--data", str(sample_root), "--datasets", "ravdess"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"emoxformer: error: {best}: this model was trained on text only and cannot evaluate ravdess"
+
+
+def test_evaluate_without_the_run_config_reads_only_the_models_modalities(text_only_run, sample_root, tmp_path, capsys):
+    import shutil
+
+    moved = shutil.copytree(text_only_run / "best", tmp_path / "model")  # no config.yaml beside it: all three datasets by default
+    assert main(["evaluate", "--model", str(moved), "--data", str(sample_root), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"meld"}

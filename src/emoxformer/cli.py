@@ -172,8 +172,8 @@ def _cmd_evaluate(args) -> int:
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name):
             setattr(data_config, name, getattr(args, name))
-    if args.datasets:
-        data_config.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    data_config.datasets = _datasets_the_model_reads(model, args.datasets, data_config.datasets, model_dir)
+    data_config.text_context = model.config.text_context  # the text format it was trained on, with or without config.yaml
     train_config = TrainConfig(accelerator=args.accelerator)
     preprocessor = Preprocessor.for_model(model.config, model_dir)
     datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
@@ -183,6 +183,22 @@ def _cmd_evaluate(args) -> int:
         Path(args.output).write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics, f"{args.split} metrics of {model_dir}"))
     return 0
+
+
+def _datasets_the_model_reads(model, requested: str | None, run_datasets: list[str], model_dir) -> list[str]:
+    """The datasets to evaluate: those asked for (each must be of a modality the model has), else the run's
+    datasets that the model can read."""
+    from .data.sources import DATASET_MODALITY
+    from .errors import ConfigError
+
+    if requested:
+        datasets = [d.strip() for d in requested.split(",") if d.strip()]
+        unreadable = [d for d in datasets if DATASET_MODALITY.get(d) not in model.config.modalities]
+        if unreadable:
+            raise ConfigError(f"{model_dir}: this model was trained on {', '.join(model.config.modalities)} only and "
+                              f"cannot evaluate {', '.join(unreadable)}")
+        return datasets
+    return [d for d in run_datasets if DATASET_MODALITY.get(d) in model.config.modalities]
 
 
 def _format_prediction(prediction) -> str:
