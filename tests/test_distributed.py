@@ -12,7 +12,7 @@ from emoxformer.config import load_config
 from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.model.modeling import EmoXFormer
 from emoxformer.model.preprocessing import Preprocessor
-from emoxformer.training.run import predict
+from emoxformer.training.evaluate import predict
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 # Dropout and augmentation off, so the two runs differ only by the order of floating-point sums.

@@ -11,7 +11,7 @@ from emoxformer.data.meld import read_meld
 from emoxformer.data.pairing import PairedSampler, label_matched_examples
 from emoxformer.model.modeling import EmoXFormer
 from emoxformer.model.preprocessing import Preprocessor
-from emoxformer.training.paired import paired_test_examples, paired_test_metrics
+from emoxformer.training.evaluate import paired_test_examples, paired_test_metrics
 
 
 def _datamodule(root, *overrides):

@@ -19,7 +19,8 @@ from emoxformer.errors import InputError, ModelLoadError
 from emoxformer.inference.faces import find_largest_face
 from emoxformer.labels import EMOTIONS
 from emoxformer.model.preprocessing import Preprocessor
-from emoxformer.training.run import TwoStageTrainer, predict
+from emoxformer.training.evaluate import predict
+from emoxformer.training.run import TwoStageTrainer
 from media_factory import face_photo, write_video
 
 

@@ -16,7 +16,8 @@ from emoxformer.inference.media import read_image
 from emoxformer.labels import EMOTIONS
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.preprocessing import Preprocessor
-from emoxformer.training.run import TwoStageTrainer, predict
+from emoxformer.training.evaluate import predict
+from emoxformer.training.run import TwoStageTrainer
 
 CONTEXT_TURNS = 2
 

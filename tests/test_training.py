@@ -200,7 +200,7 @@ def test_cli_train_reports_bad_input_in_one_line(tmp_path, capsys):
 
 
 def test_model_loads_back_and_predicts_like_the_run(tiny_run):
-    from emoxformer.training.run import evaluate_predictions, predict
+    from emoxformer.training.evaluate import evaluate_predictions, predict
 
     out, _, _ = tiny_run
     recorded = json.loads((out / "metrics.json").read_text())

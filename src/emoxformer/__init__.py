@@ -1,7 +1,7 @@
 """EmoXFormer: multimodal emotion recognition from text, speech and faces, trained on disjoint datasets."""
 from .labels import EMOTIONS
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["EMOTIONS", "EmoXFormer", "EmoXFormerConfig", "Prediction", "Predictor", "__version__"]
 
 

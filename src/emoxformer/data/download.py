@@ -31,7 +31,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError, DownloadError
 from ..labels import DATASET_NAMES
 from .meld import MELD_FILES

@@ -14,10 +14,10 @@ from ..data.context import dialogue_text
 from ..data.text_cleaning import clean_utterance
 from ..errors import InputError
 from ..labels import EMOTIONS
+from ..model.batching import logits_in_batches
 from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
 from ..model.preprocessing import Preprocessor
-from ..training.run import logits_in_batches
 from .faces import crop_face, find_largest_face
 from .media import check_audio, read_audio, read_image, read_video
 

@@ -10,7 +10,7 @@ import pandas as pd
 from ..config import AugmentConfig, DataConfig, TrainConfig, load_config
 from ..errors import ConfigError
 from ..model.config import EmoXFormerConfig
-from .paired import SUBSET_NAMES, modality_subsets
+from .evaluate import SUBSET_NAMES, modality_subsets
 from .run import TwoStageTrainer, prepare_run_dir
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "model": EmoXFormerConfig, "data.augment": AugmentConfig}

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..config import load_config
 from ..data.ravdess import EMOBOX_FOLDS
 from ..errors import ConfigError

@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
-import random
 import shutil
 import sys
 import warnings
@@ -19,19 +17,18 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from safetensors.torch import load_file
-from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..config import ExperimentConfig, save_config
 from ..errors import ConfigError
 from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
-from ..labels import DATASET_NAMES, EMOTIONS
-from ..evaluation import format_metrics_table, metrics_by_dataset, plot_confusion_matrix, plot_training_curves
+from ..evaluation import plot_confusion_matrix, plot_training_curves
 from ..model.input_format import record_input_format
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_best_score
+from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict
 from .module import EmoXFormerModule
 
 STAGES = ("stage1", "stage2")
@@ -79,59 +76,6 @@ def _strategy(name: str) -> str:
     return "ddp_find_unused_parameters_true" if name == "ddp" else name
 
 
-def evaluation_device(train_config) -> torch.device:
-    if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_config, progress: bool = False) -> dict:
-    """Logits and calibrated probabilities for every sample of a split (all chosen datasets), in loader order.
-
-    Runs in this process on one device (rank 0 evaluates after distributed training)."""
-    device = evaluation_device(train_config)
-    was_training = model.training
-    model.to(device).eval()
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if "bf16" in str(train_config.precision) else torch.float16,
-                              enabled=device.type == "cuda" and "mixed" in str(train_config.precision))
-    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
-    outputs = []
-    for batch in tqdm(loader, desc=f"predicting {split}", disable=not progress, leave=False):
-        with autocast:
-            logits = model(move_to(batch, device)).float()
-        outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
-                        "dataset": batch["dataset"], "ids": batch["ids"]})
-    model.train(was_training)
-    return {
-        "logits": torch.cat([o["logits"] for o in outputs]),
-        "probabilities": torch.cat([o["probabilities"] for o in outputs]),
-        "labels": torch.cat([o["labels"] for o in outputs]),
-        "dataset": torch.cat([o["dataset"] for o in outputs]),
-        "ids": [i for o in outputs for i in o["ids"]],
-    }
-
-
-def evaluate_predictions(predictions: dict, datamodule: EmoDataModule) -> dict:
-    return metrics_by_dataset(predictions["probabilities"].argmax(-1), predictions["labels"], predictions["dataset"],
-                              datamodule.dataset_indices)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The softmax temperature that minimises validation negative log-likelihood (Guo et al., 2017)."""
-    log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(log_t.detach().exp().clamp(0.05, 20.0))
-
-
 def choose_final_stage(scores: dict[str, float | None], mode: str) -> str:
     """The stage (of those trained, in order) whose best model scored best on validation by the monitor, `mode`
     "min" or "max"; the later stage on a tie, or when a score is unknown (a stage trained before scores were kept)."""
@@ -166,19 +110,6 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> list[str]:
         else:
             path.unlink()
     return [path.name for path in removed]
-
-
-def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
-    """The seed's 'Sample k: True = Happy, Pred = Happy' lines for random test samples."""
-    rng = random.Random(seed)
-    chosen = rng.sample(range(len(predictions["ids"])), min(count, len(predictions["ids"])))
-    lines = []
-    for k, i in enumerate(chosen, start=1):
-        true = EMOTIONS[int(predictions["labels"][i])].capitalize()
-        pred = EMOTIONS[int(predictions["probabilities"][i].argmax())].capitalize()
-        name = DATASET_NAMES[int(predictions["dataset"][i])]
-        lines.append(f"Sample {k}: True = {true:<8} Pred = {pred:<8} ({name}: {predictions['ids'][i]})")
-    return lines
 
 
 class TwoStageTrainer:
@@ -293,8 +224,6 @@ class TwoStageTrainer:
         self.predictions = predict(model, datamodule, "test", config.train)
         extra = {"temperature": model.config.temperature}
         if len(datamodule.names) > 1:
-            from .paired import paired_test_metrics
-
             extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
         model.save_pretrained(self.out / "best", tokenizer=preprocessor.tokenizer)
         return extra
@@ -341,27 +270,3 @@ def _write_json(path: Path, payload) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(path)
-
-
-def print_report(metrics: dict) -> str:
-    tables = [format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in STAGES if s in metrics]
-    if metrics.get("paired_test"):
-        from .paired import format_paired_table
-
-        tables.append(format_paired_table(metrics["paired_test"]))
-    return "\n\n".join(tables)
-
-
-@torch.no_grad()
-def logits_in_batches(model: EmoXFormer, samples: list[dict], collate, device: torch.device, batch_size: int) -> torch.Tensor:
-    """Logits [n, classes] (float, on the host) for prepared samples, collated and run `batch_size` at a time."""
-    return torch.cat([model(move_to(collate(samples[start:start + batch_size]), device)).float().cpu()
-                      for start in range(0, len(samples), batch_size)])
-
-
-def move_to(batch: dict, device: torch.device) -> dict:
-    """A collated batch on `device` (nested dicts of tensors; ids stay on the host)."""
-    if device.type == "cpu":
-        return batch
-    return {k: move_to(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}

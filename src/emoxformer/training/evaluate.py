@@ -1,0 +1,143 @@
+"""Evaluation of a trained model: predictions on a split, per-dataset metrics, temperature calibration, the paired
+test and the report text."""
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.datamodule import EmoDataModule
+from ..data.datasets import TrainingSet, merge_samples
+from ..data.pairing import label_matched_examples
+from ..evaluation import classification_metrics, format_metrics_table, metrics_by_dataset
+from ..labels import DATASET_NAMES, EMOTIONS
+from ..model.batching import logits_in_batches, move_to
+from ..model.config import MODALITIES
+from ..model.modeling import EmoXFormer
+
+SUBSET_NAMES = {"text": "t", "audio": "a", "vision": "v"}
+
+
+def evaluation_device(train_config) -> torch.device:
+    if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_config, progress: bool = False) -> dict:
+    """Logits and calibrated probabilities for every sample of a split (all chosen datasets), in loader order.
+
+    Runs in this process on one device (rank 0 evaluates after distributed training)."""
+    device = evaluation_device(train_config)
+    was_training = model.training
+    model.to(device).eval()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if "bf16" in str(train_config.precision) else torch.float16,
+                              enabled=device.type == "cuda" and "mixed" in str(train_config.precision))
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    outputs = []
+    for batch in tqdm(loader, desc=f"predicting {split}", disable=not progress, leave=False):
+        with autocast:
+            logits = model(move_to(batch, device)).float()
+        outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
+                        "dataset": batch["dataset"], "ids": batch["ids"]})
+    model.train(was_training)
+    return {
+        "logits": torch.cat([o["logits"] for o in outputs]),
+        "probabilities": torch.cat([o["probabilities"] for o in outputs]),
+        "labels": torch.cat([o["labels"] for o in outputs]),
+        "dataset": torch.cat([o["dataset"] for o in outputs]),
+        "ids": [i for o in outputs for i in o["ids"]],
+    }
+
+
+def evaluate_predictions(predictions: dict, datamodule: EmoDataModule) -> dict:
+    return metrics_by_dataset(predictions["probabilities"].argmax(-1), predictions["labels"], predictions["dataset"],
+                              datamodule.dataset_indices)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The softmax temperature that minimises validation negative log-likelihood (Guo et al., 2017)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
+
+
+# ---------------------------------------------------------------------- the paired test
+def modality_subsets() -> list[tuple[str, ...]]:
+    return [s for r in range(1, len(MODALITIES) + 1) for s in itertools.combinations(MODALITIES, r)]
+
+
+def paired_test_examples(datamodule: EmoDataModule, seed: int = 0) -> list[dict]:
+    """One example per label-matched tuple of test samples (no sample used twice), with a fixed seed."""
+    parts = [datamodule.splits[name]["test"] for name in datamodule.names]
+    labels = [np.array([r.label for r in part.records]) for part in parts]
+    examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False)
+    tests = TrainingSet(parts)  # the same global indexing the examples use; test splits are never augmented
+    return [merge_samples([tests[index] for index in example]) for example in examples]
+
+
+@torch.no_grad()
+def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_config, seed: int = 0, batch_size: int = 64) -> dict:
+    """Metrics keyed by subset name ("t", "a", "v", "t+a", ..., "t+a+v") on the paired test examples."""
+    examples = paired_test_examples(datamodule, seed)
+    if not examples:
+        return {}
+    device = evaluation_device(train_config)
+    was_training = model.training
+    model.to(device).eval()
+    target = torch.tensor([e["label"] for e in examples])
+    results = {}
+    for subset in modality_subsets():
+        if any(all(m not in e for e in examples) for m in subset):
+            continue  # a modality no chosen dataset provides
+        samples = [{k: v for k, v in e.items() if k not in MODALITIES or k in subset} for e in examples]
+        preds = logits_in_batches(model, samples, datamodule.collate, device, batch_size).argmax(-1)
+        name = "+".join(SUBSET_NAMES[m] for m in subset)
+        metrics = classification_metrics(preds, target)
+        results[name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
+    model.train(was_training)
+    return results
+
+
+# ---------------------------------------------------------------------- report text
+def format_report(metrics: dict, stages: Sequence[str]) -> str:
+    """The test-metrics table of each of `stages` found in a run's metrics, and the paired-test table."""
+    tables = [format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in stages if s in metrics]
+    if metrics.get("paired_test"):
+        tables.append(format_paired_table(metrics["paired_test"]))
+    return "\n\n".join(tables)
+
+
+def format_paired_table(paired: dict) -> str:
+    lines = ["paired test (label-matched examples from the three test splits)",
+             f"{'modalities':<12}{'n':>6}{'acc':>8}{'w-F1':>8}{'UAR':>8}"]
+    for name, m in paired.items():
+        lines.append(f"{name:<12}{m['n']:>6}{m['accuracy']:>8.3f}{m['weighted_f1']:>8.3f}{m['uar']:>8.3f}")
+    return "\n".join(lines)
+
+
+def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
+    """The reference code's 'Sample k: True = Happy, Pred = Happy' lines for random test samples."""
+    rng = random.Random(seed)
+    chosen = rng.sample(range(len(predictions["ids"])), min(count, len(predictions["ids"])))
+    lines = []
+    for k, i in enumerate(chosen, start=1):
+        true = EMOTIONS[int(predictions["labels"][i])].capitalize()
+        pred = EMOTIONS[int(predictions["probabilities"][i].argmax())].capitalize()
+        name = DATASET_NAMES[int(predictions["dataset"][i])]
+        lines.append(f"Sample {k}: True = {true:<8} Pred = {pred:<8} ({name}: {predictions['ids'][i]})")
+    return lines
