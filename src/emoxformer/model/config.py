@@ -36,6 +36,9 @@ class EmoXFormerConfig:
     fusion_feedforward: bool = True
     # Wav2Vec2-style backbones: keep the checkpoint's SpecAugment (time masking while fine-tuning, stage 2 only).
     audio_spec_augment: bool = True
+    # Group-norm speech backbones (wav2vec2-base): False runs a batch zero-padded in one call without an attention
+    # mask (Hugging Face's advice for these checkpoints); True runs each clip alone, exact under padding but slow.
+    audio_exact_padding: bool = False
     # Preprocessing that belongs to the model.
     max_text_tokens: int = 128
     sample_rate: int = 16_000

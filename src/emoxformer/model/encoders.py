@@ -2,11 +2,13 @@
 
 Every encoder maps its inputs (for the samples that have the modality) to a token sequence
 `[n, L, width]` and a validity mask `[n, L]` (True = real token), and is exact under padding: a sample's
-valid tokens do not depend on how much padding the batch added.
+valid tokens do not depend on how much padding the batch added. One exception: group-norm speech backbones
+(wav2vec2-base) run batched with zero padding unless `audio_exact_padding` (see HFAudioEncoder).
 """
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -156,42 +158,80 @@ class HFAudioEncoder(nn.Module):
 
     With `spec_augment` the backbone keeps its checkpoint's SpecAugment settings (`mask_time_prob`, ...): time
     steps are masked in train mode only, so in stage 2; without it masking is off in every mode.
+
+    Group-norm feature extractors (wav2vec2-base) normalise over time, padding included, and must not be given an
+    attention mask. By default such a batch runs as Hugging Face advises for these checkpoints: zero-padded, in one
+    call, without a mask (a clip's tokens then depend a little on the batch's padding; length-bucketed batches keep
+    that small). `exact_padding` runs each clip alone at its own length instead: exact, one call per clip.
     """
 
-    def __init__(self, backbone: nn.Module, spec_augment: bool = True):
+    def __init__(self, backbone: nn.Module, spec_augment: bool = True, exact_padding: bool = False):
         super().__init__()
         if not spec_augment:
             backbone.config.apply_spec_augment = False  # read by Wav2Vec2/HuBERT/WavLM at every forward
         self.backbone = backbone
         self.width = backbone.config.hidden_size
-        # Group-norm feature extractors (wav2vec2-base) normalise over time, padding included, and must not be
-        # given an attention mask; to stay exact under padding each sample runs at its own length instead.
-        self.per_sample = getattr(backbone.config, "feat_extract_norm", "layer") == "group"
+        self.group_norm = getattr(backbone.config, "feat_extract_norm", "layer") == "group"
+        self.exact_padding = exact_padding
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
         frame_lengths = self.backbone._get_feat_extract_output_lengths(lengths).long()
-        if self.per_sample:
+        frames = int(self.backbone._get_feat_extract_output_lengths(waveform.shape[1]))
+        if self.group_norm and self.exact_padding:
             outputs = [
                 self.backbone(input_values=waveform[i:i + 1, : int(lengths[i])], **self._time_mask(1, int(frame_lengths[i])))
                 .last_hidden_state[0] for i in range(len(lengths))
             ]
             hidden = nn.utils.rnn.pad_sequence(outputs, batch_first=True)
+        elif self.group_norm:
+            hidden = self.backbone(input_values=waveform,
+                                   **self._own_frames_time_mask(frame_lengths, frames)).last_hidden_state
         else:
             sample_mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
-            frames = int(self.backbone._get_feat_extract_output_lengths(waveform.shape[1]))
             hidden = self.backbone(input_values=waveform, attention_mask=sample_mask.long(),
                                    **self._time_mask(len(lengths), frames)).last_hidden_state
         valid = torch.arange(hidden.shape[1], device=hidden.device)[None] < frame_lengths[:, None]
         return hidden, valid
 
+    def _masking(self) -> bool:
+        return self.training and getattr(self.backbone.config, "mask_time_prob", 0.0) > 0 \
+            and getattr(self.backbone.config, "apply_spec_augment", True)
+
     def _time_mask(self, rows: int, frames: int) -> dict:
         """An empty SpecAugment time mask for a sequence shorter than one mask span, which Hugging Face's mask
         drawing refuses (ValueError); otherwise nothing, and the backbone draws its own mask in train mode."""
-        config = self.backbone.config
-        masking = self.training and getattr(config, "mask_time_prob", 0.0) > 0
-        if not masking or frames >= getattr(config, "mask_time_length", 0):
+        if not self._masking() or frames >= getattr(self.backbone.config, "mask_time_length", 0):
             return {}
         return {"mask_time_indices": torch.zeros(rows, frames, dtype=torch.bool, device=self.backbone.device)}
+
+    def _own_frames_time_mask(self, frame_lengths: torch.Tensor, frames: int) -> dict:
+        """Without an attention mask the backbone would draw SpecAugment spans over the padding too; here each
+        clip's spans fall in its own frames, as when it runs alone (clips shorter than one span stay unmasked)."""
+        from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
+
+        config = self.backbone.config
+        if not self._masking() or frames < config.mask_time_length:
+            return self._time_mask(len(frame_lengths), frames)
+        own_frames = torch.arange(frames, device=frame_lengths.device)[None] < frame_lengths[:, None]
+        mask = _compute_mask_indices((len(frame_lengths), frames), config.mask_time_prob, config.mask_time_length,
+                                     attention_mask=own_frames.long().cpu(), min_masks=config.mask_time_min_masks)
+        # Hugging Face pads a clip's span list with the last frame, padding here, which the clip's tokens attend to.
+        mask = torch.from_numpy(mask).to(own_frames.device) & own_frames
+        return {"mask_time_indices": mask.to(self.backbone.device)}
+
+
+@contextmanager
+def exact_padding(encoder: nn.Module):
+    """Within the block a group-norm speech encoder runs each clip alone (see HFAudioEncoder), so its output does
+    not depend on which clips share a batch; other encoders are exact anyway."""
+    saved = getattr(encoder, "exact_padding", None)
+    if saved is not None:
+        encoder.exact_padding = True
+    try:
+        yield encoder
+    finally:
+        if saved is not None:
+            encoder.exact_padding = saved
 
 
 class HFVisionEncoder(nn.Module):
@@ -291,7 +331,7 @@ def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config
     if modality == "text":
         return HFTextEncoder(model)
     if modality == "audio":
-        return HFAudioEncoder(model, config.audio_spec_augment)
+        return HFAudioEncoder(model, config.audio_spec_augment, config.audio_exact_padding)
     return HFVisionEncoder(model, config.vision_tokens)
 
 

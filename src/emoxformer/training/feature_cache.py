@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ..data.cache import cache_root
 from ..data.records import AudioRecord, ImageRecord, TextRecord
 from ..data.sources import DATASET_MODALITY
+from ..model.encoders import exact_padding
 from ..model.modeling import EmoXFormer
 
 PREPROCESSING_FIELDS = ("text_backbone", "audio_backbone", "vision_backbone", "max_text_tokens", "sample_rate",
@@ -121,7 +122,8 @@ def build_table(model: EmoXFormer, dataset, modality: str, views: int, collate, 
         samples = [dataset[key] if key[1] is not None else dataset[key[0]] for key in keys[start:start + batch_size]]
         batch = collate(samples)
         inputs = {k: v.to(device) for k, v in batch[modality].items()}
-        hidden, valid = encoder(**inputs)
+        with exact_padding(encoder):  # cached features must not depend on which records share a batch
+            hidden, valid = encoder(**inputs)
         for row in range(hidden.shape[0]):
             tokens = hidden[row][valid[row]].float().cpu().numpy().astype(np.float16)
             chunks.append(tokens)
