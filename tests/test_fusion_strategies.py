@@ -77,7 +77,7 @@ def test_context_never_crosses_dialogues_or_looks_ahead(real_samples):
     assert texts[first.id] == f"{TARGET_MARK} Chandler: {first.text}"  # a dialogue's first turn has no context
 
 
-def test_context_zero_is_the_seed_input(sample_root):
+def test_context_zero_is_the_reference_code_input(sample_root):
     _, plain = _datamodule(sample_root)
     _, zero = _datamodule(sample_root, "data.text_context=0")
     for split in ("train", "test"):

@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("root", nargs="?", help="data root holding meld/, ravdess/, fer2013/")
     _add_data_paths(summary, root_option=False)
     summary.add_argument("--ravdess-split", choices=["actor", "random"], default="actor",
-                         help="actor: speaker-independent (default); random: the seed's leaky file-random split")
+                         help="actor: speaker-independent (default); random: the reference code's leaky file-random split")
     summary.add_argument("--skip-bad", action="store_true", help="skip and count bad rows/files instead of stopping")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     summary.set_defaults(func=_cmd_data_summary)

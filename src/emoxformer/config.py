@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .io_utils import atomic_write
 from .labels import DATASET_NAMES
 from .model.config import EmoXFormerConfig
 
@@ -21,7 +22,7 @@ from .model.config import EmoXFormerConfig
 
 @dataclass
 class AugmentConfig:
-    """Training-only augmentation (the seed's settings); validation and test are never augmented.
+    """Training-only augmentation (the reference code's settings); validation and test are never augmented.
 
     The reference code's random gain (0.9-1.1) is gone: audio is normalised to unit variance, which undid it.
     `noise_snr_db` replaces it, off by default (as the gain effectively was): e.g. [15, 30] adds white noise at an
@@ -50,18 +51,18 @@ class DataConfig:
     ravdess: str | None = None
     fer2013: str | None = None
     datasets: list[str] = field(default_factory=lambda: list(DATASET_NAMES))
-    ravdess_split: str = "actor"  # "actor" (speaker-independent) or "random" (the seed's leaky split)
+    ravdess_split: str = "actor"  # "actor" (speaker-independent) or "random" (the reference code's leaky split)
     ravdess_val_actors: list[int] = field(default_factory=lambda: [19, 20])
     ravdess_test_actors: list[int] = field(default_factory=lambda: [21, 22, 23, 24])
     ravdess_fold: int | None = None  # 1..6: EmoBox's actor fold (test actors; see data/ravdess.py), replacing the two above
     ravdess_include_song: bool = False
-    ravdess_replicate: int = 7  # the seed replicates RAVDESS's small training set x7
+    ravdess_replicate: int = 7  # the reference code replicates RAVDESS's small training set x7
     fer_val_fraction: float = 0.1
     split_seed: int = 42
     skip_bad: bool = False
     balanced: bool = True  # each epoch draws 1/k of its samples from each of k datasets
     bucket_by_length: bool = False  # batches of similar text/audio lengths (less padding); mixing per batch is kept
-    pairing: str = "none"  # "none": one modality per example (the seed); "label": label-matched multimodal examples
+    pairing: str = "none"  # "none": one modality per example (the reference code); "label": label-matched multimodal examples
     modality_dropout: float = 0.0  # drop each present modality of a training example with this probability (never all)
     text_context: int = 0  # MELD: precede each utterance by up to k earlier utterances of its dialogue
     samples_per_epoch: int | None = None  # default: the size of the (replicated) training sets; ignored with pairing
@@ -77,7 +78,7 @@ class StageConfig:
     # Learning rate of each modality's encoder ({text: 3e-5, vision: 1e-3}); an encoder not named here, and the
     # projections, fusion and head, train at `lr`. Pretrained and from-scratch encoders want very different rates.
     encoder_lr: dict = field(default_factory=dict)
-    # "plateau": ReduceLROnPlateau on validation loss (the seed's); "cosine": linear warm-up over `warmup` of the
+    # "plateau": ReduceLROnPlateau on validation loss (the reference code's); "cosine": linear warm-up over `warmup` of the
     # stage's steps, then cosine decay to zero by its last step (for short fine-tuning runs).
     schedule: str = "plateau"
     warmup: float = 0.0
@@ -266,7 +267,4 @@ def apply_override(values: dict, override: str) -> None:
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    tmp.replace(path)
+    atomic_write(path, yaml.safe_dump(to_dict(config), sort_keys=False))

@@ -8,9 +8,7 @@ from torchmetrics.functional.classification import (
     multiclass_accuracy, multiclass_confusion_matrix, multiclass_f1_score, multiclass_precision, multiclass_recall,
 )
 
-from .labels import EMOTIONS
-
-NUM_CLASSES = len(EMOTIONS)
+from .labels import EMOTIONS, NUM_CLASSES
 
 
 def classification_metrics(preds: torch.Tensor, target: torch.Tensor) -> dict:

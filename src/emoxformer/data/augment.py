@@ -1,4 +1,4 @@
-"""Training-only augmentation (the seed's recipe). Validation and test data never pass through here."""
+"""Training-only augmentation (the reference code's recipe). Validation and test data never pass through here."""
 from __future__ import annotations
 
 import numpy as np

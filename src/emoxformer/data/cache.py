@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io_utils import atomic_write
+
 
 def cache_root() -> Path | None:
     value = os.environ.get("EMOXFORMER_CACHE", "")
@@ -48,8 +50,11 @@ def save_arrays(kind: str, key: str, **arrays: np.ndarray) -> None:
     folder = root / kind
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)
-        tmp.replace(folder / f"{key}.npz")
+        atomic_write(folder / f"{key}.npz", lambda tmp: _save_npz(tmp, arrays))
     except OSError:
         pass  # a read-only or full disk only costs speed
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with path.open("wb") as file:  # a file object: np.savez would add ".npz" to a path's name
+        np.savez(file, **arrays)

@@ -29,7 +29,7 @@ def context_texts(records: list[TextRecord], k: int, separator: str) -> dict[str
     """Text to classify per record id: `S1: u1 SEP S2: u2 SEP >> S3: u3` for k = 2 (the target marked by `>>`).
 
     Only earlier utterances (smaller Utterance_ID) of the same dialogue and split take part, never later ones.
-    With k = 0 every text is the utterance itself, exactly as the seed fed it.
+    With k = 0 every text is the utterance itself, exactly as the reference code fed it.
     """
     if k <= 0:
         return {r.id: r.text for r in records}

@@ -1,4 +1,4 @@
-"""Where each dataset lives (a data root laid out as in the seed, or per-dataset paths) and loading it."""
+"""Where each dataset lives (a data root laid out as in the reference code, or per-dataset paths) and loading it."""
 from __future__ import annotations
 
 from pathlib import Path

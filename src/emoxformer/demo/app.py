@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import EmoXFormerError
 from ..inference import Predictor
 from ..inference.predictor import MODALITY_NAMES
+from ..labels import NUM_CLASSES
 from .examples import make_examples
 from .logic import DemoInputs, page_outputs
 
@@ -56,7 +57,7 @@ def build_app(predictor: Predictor, model_name: str, examples_folder: str | Path
                 gr.Examples([[e.text, e.audio, e.image] for e in examples], inputs=[text, audio, image],
                             example_labels=[e.title for e in examples], label="Examples (one click fills the inputs)")
             with gr.Column(scale=1):
-                label = gr.Label(num_top_classes=7, label="Predicted emotion (all inputs together)", elem_id="fused-label")
+                label = gr.Label(num_top_classes=NUM_CLASSES, label="Predicted emotion (all inputs together)", elem_id="fused-label")
                 gr.Markdown("**What each input says on its own**")
                 table = gr.HTML("<p>No prediction yet.</p>", elem_id="per-modality")
                 report = gr.Markdown(elem_id="inputs-report")

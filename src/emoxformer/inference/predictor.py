@@ -139,7 +139,7 @@ class Predictor:
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
     def probabilities(self, samples: list[dict]) -> np.ndarray:
-        """Calibrated probabilities [n, 7] for prepared samples, in batches."""
+        """Calibrated probabilities [n, classes] for prepared samples, in batches."""
         logits = logits_in_batches(self.model, samples, self.collate, self.device, self.batch_size)
         return self.model.probabilities(logits).numpy()
 

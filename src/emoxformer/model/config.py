@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..labels import EMOTIONS
+from ..labels import EMOTIONS, NUM_CLASSES
 
 BUILTIN = "builtin"
 MODALITIES = ("text", "audio", "vision")
@@ -27,12 +27,12 @@ class EmoXFormerConfig:
     projection_dropout: float = 0.3
     attention_dropout: float = 0.1
     classifier_dropout: float = 0.4
-    num_classes: int = 7
+    num_classes: int = NUM_CLASSES
     labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
     # Design switches.
     vision_tokens: str = "pooled"  # "pooled": one token per image; "patches": every patch token
     context_gate: bool = True  # gate the cross-modal context with sigmoid(W [x; ctx])
-    share_pair_weights: bool = True  # the seed: one attention per modality pair, used in both directions
+    share_pair_weights: bool = True  # the reference code: one attention per modality pair, used in both directions
     fusion_feedforward: bool = True
     # Wav2Vec2-style backbones: keep the checkpoint's SpecAugment (time masking while fine-tuning, stage 2 only).
     audio_spec_augment: bool = True

@@ -4,7 +4,7 @@ For each modality m present in the batch, each layer computes
     ctx_m = mean over the other modalities n present *in that sample* of  Attn_{m,n}(q = x_m, kv = x_n)
     h_m   = LayerNorm(x_m + sigmoid(W_m [x_m; ctx_m]) * ctx_m)        (the context gate)
     x_m'  = LayerNorm(h_m + FFN_m(h_m))
-with Attn_{m,n} = Attn_{n,m} when `share_pair_weights` (the seed's sharing between the two directions).
+with Attn_{m,n} = Attn_{n,m} when `share_pair_weights` (the reference code's sharing between the two directions).
 Keys are masked per sample; a sample lacking modality n gets no context from n, and a sample with no
 other modality gets ctx = 0, so its own representation passes through unchanged by any other sample.
 """

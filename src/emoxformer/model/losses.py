@@ -1,4 +1,4 @@
-"""Classification losses: focal loss (the seed, gamma = 2) and cross-entropy."""
+"""Classification losses: focal loss (the reference code's, gamma = 2) and cross-entropy."""
 from __future__ import annotations
 
 import torch

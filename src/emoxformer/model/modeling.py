@@ -9,6 +9,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import ModelLoadError
+from ..io_utils import atomic_write
 from .config import MODALITIES, EmoXFormerConfig
 from .encoders import build_encoder, is_builtin, resolve_image_settings
 from .fusion import ContextGatedFusion
@@ -153,8 +154,8 @@ class EmoXFormer(nn.Module):
             for name, tensor in self.state_dict().items()
             if not name.startswith(tuple(excluded_prefixes))
         }
-        _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
-        _atomic_write(directory / CONFIG_NAME, lambda tmp: config.save(tmp))
+        atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+        atomic_write(directory / CONFIG_NAME, lambda tmp: config.save(tmp))
         if tokenizer is not None and "text" in self.modalities and not is_builtin(config.text_backbone):
             tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
         return directory
@@ -208,9 +209,3 @@ def load_model_config(directory: Path) -> EmoXFormerConfig:
     except (json.JSONDecodeError, ValueError, TypeError) as exc:
         raise ModelLoadError(f"{directory / CONFIG_NAME}: not an EmoXFormer config ({exc})") from None
 
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file and rename, so an interruption leaves the previous file intact."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import lightning as L
 
+from ..io_utils import atomic_write
+
 BEST_SCORE = "best_score.json"  # beside a stage's best/: its monitored value, for choosing the final model
 
 
@@ -46,9 +48,7 @@ class ExportBestModel(L.Callback):
 
 def write_best_score(path: Path, monitor: str, mode: str, value: float, epoch: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"monitor": monitor, "mode": mode, "value": value, "epoch": epoch}, indent=2))
-    tmp.replace(path)
+    atomic_write(path, json.dumps({"monitor": monitor, "mode": mode, "value": value, "epoch": epoch}, indent=2))
 
 
 def read_best_score(path: Path) -> dict | None:

@@ -22,10 +22,10 @@ from ..version import __version__
 from ..config import load_config
 from ..data.ravdess import EMOBOX_FOLDS
 from ..errors import ConfigError
+from ..io_utils import atomic_write
 
 RESULT_FILE = "result.json"
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
-METRIC_LABELS = {"accuracy": "acc", "weighted_f1": "w-F1", "macro_f1": "m-F1", "uar": "UAR"}
 DATASET_TITLES = {"meld": "MELD (text), test", "ravdess": "RAVDESS (speech), test actors", "fer2013": "FER2013 (faces), PrivateTest"}
 # Published test-set figures (DESIGN.md), in percent, beside which ours are shown.
 YARDSTICKS = {
@@ -137,7 +137,7 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
         "wall_s": time.perf_counter() - started, "resumed": resume, "command": plan.train_command(configuration, seed),
         "commit": git_commit(), "machine": machine(), "finished": _now(),
     }
-    _write_json(run_dir / RESULT_FILE, result)
+    atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
     return result
 
 
@@ -283,7 +283,7 @@ def _machine_line(info: dict) -> str:
 
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "results.json", summary)
+    atomic_write(out / "results.json", json.dumps(summary, indent=2))
     (out / "RESULTS.md").write_text(to_markdown(summary))
 
 
@@ -320,9 +320,3 @@ def _cpu_name() -> str:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)

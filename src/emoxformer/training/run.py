@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from ..version import __version__
 from ..config import ExperimentConfig, save_config
 from ..errors import ConfigError
+from ..io_utils import atomic_write
 from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
 from ..evaluation import plot_confusion_matrix, plot_training_curves
@@ -160,13 +161,13 @@ class TwoStageTrainer:
                 stage_metrics = self._run_stage(number, stage_name, stage, model, preprocessor, datamodule, resume)
                 if self.is_main:
                     metrics[stage_name] = stage_metrics
-                    _write_json(finished, stage_metrics)
+                    atomic_write(finished, json.dumps(stage_metrics, indent=2))
             previous_best = out / stage_name / "best"
         if not self.is_main:
             return {}
         metrics.update(self._select_final_model(model, trained))
         metrics.update(self._finish(model, preprocessor, datamodule))
-        _write_json(out / "metrics.json", metrics)
+        atomic_write(out / "metrics.json", json.dumps(metrics, indent=2))
         plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
         return metrics
 
@@ -255,18 +256,12 @@ class TwoStageTrainer:
     def _write_run_records(self, datamodule: EmoDataModule, resume: bool) -> None:
         if not resume or not (self.out / "config.yaml").is_file():  # a resumed run keeps the config it read
             save_config(self.config, self.out / "config.yaml")
-        _write_json(self.out / "data_summary.json", datamodule.summary())
-        _write_json(self.out / "environment.json", {
+        atomic_write(self.out / "data_summary.json", json.dumps(datamodule.summary(), indent=2))
+        atomic_write(self.out / "environment.json", json.dumps({
             "emoxformer": __version__, "torch": torch.__version__, "lightning": L.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
-        })
+        }, indent=2))
 
     def _plot_confusions(self, stage_name: str, metrics: dict) -> None:
         for name, values in metrics.items():
             plot_confusion_matrix(values["confusion_matrix"], f"{name} test ({stage_name})", self.out / f"confusion_{stage_name}_{name}.png")
-
-
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
