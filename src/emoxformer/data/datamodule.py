@@ -40,7 +40,6 @@ class EmoDataModule(L.LightningDataModule):
         if unknown or not self.names:
             raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {data_config.datasets}")
         self.records: dict[str, SplitRecords] = {}
-        self.cache_fallback = ".emoxformer-cache"
         self.splits: dict[str, dict[str, RecordDataset]] = {}
 
     @property
