@@ -86,7 +86,7 @@ def main() -> None:
     def step(batch, exact: bool):
         encoder.exact_padding = exact
         optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(batch), batch["labels"]).backward()
+        torch.nn.functional.cross_entropy(model(batch).logits, batch["labels"]).backward()
         optimizer.step()
 
     step(bucketed_batch, False)  # warm-up: AdamW allocates its state on the first step

@@ -40,16 +40,15 @@ def cached_samples(count: int, seed: int = 0) -> list[dict]:
         modality = modalities[i % 3]
         tokens = int(rng.integers(*TOKENS[modality]))
         features = rng.standard_normal((tokens, FEATURE_WIDTH)).astype(np.float16)
-        samples.append({modality: {"features": features}, "label": int(rng.integers(7)), "dataset": i % 3})
+        samples.append({"encoder_outputs": {modality: features}, "label": int(rng.integers(7)), "dataset": i % 3})
     return samples
 
 
 def random_like(batch: dict) -> dict:
     """The same batch with random float32 features (the bare step's input)."""
-    bare = dict(batch)
-    for modality in TOKENS:
-        if modality in batch:
-            bare[modality] = {"features": torch.randn_like(batch[modality]["features"]), "valid": batch[modality]["valid"]}
+    outputs = batch["encoder_outputs"]
+    bare = dict(batch, encoder_outputs={modality: {"hidden": torch.randn_like(o["hidden"]), "valid": o["valid"]}
+                                         for modality, o in outputs.items()})
     return bare
 
 
@@ -74,7 +73,7 @@ def main() -> None:
 
     def step(batch: dict, optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(batch), batch["labels"]).backward()
+        torch.nn.functional.cross_entropy(model(batch).logits, batch["labels"]).backward()
         optimizer.step()
 
     step(bare_batch, optimizer)  # warm-up: AdamW allocates its state on the first step

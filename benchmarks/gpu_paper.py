@@ -139,7 +139,7 @@ def mixed_batch(batch_size: int, setting: Setting) -> dict:
 
 @torch.no_grad()
 def cached_features_batch(model: EmoXFormer, batch_size: int, setting: Setting) -> dict:
-    """A mixed batch of cached encoder outputs ({features, valid} per modality, zero rows where absent), as the
+    """A mixed batch of cached encoder outputs (`encoder_outputs` {hidden, valid} per modality, zero rows where absent), as the
     collator builds it from the feature cache."""
     batch = mixed_batch(batch_size, setting)
     model.eval()
@@ -150,7 +150,8 @@ def cached_features_batch(model: EmoXFormer, batch_size: int, setting: Setting) 
         features[rows] = hidden.float()
         full_valid = torch.zeros(features.shape[:2], dtype=torch.bool, device=features.device)
         full_valid[rows] = valid
-        batch[modality] = {"features": features, "valid": full_valid}
+        batch.setdefault("encoder_outputs", {})[modality] = {"hidden": features, "valid": full_valid}
+        del batch[modality]
     return batch
 
 
@@ -237,7 +238,7 @@ def training_step_function(model: EmoXFormer, batch: dict, precision: str, setti
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast(precision, setting):
-            logits = model(batch)
+            logits = model(batch).logits
         loss_fn(logits, batch["labels"]).backward()
         optimizer.step()
 

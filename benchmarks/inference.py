@@ -51,7 +51,7 @@ def main() -> None:
         sample = predictor.prepare(**item)
         sample.setdefault("vision", black_image)
         batch = seed_style(predictor.collate([sample]))
-        return model.probabilities(model(batch))
+        return model.probabilities(model(batch).logits)
 
     totals = {"baseline": 0.0, "ours": 0.0}
     ratios = {}

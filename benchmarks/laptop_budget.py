@@ -84,7 +84,7 @@ def step_seconds(module, batches, optimizer) -> float:
             batch = next(iterator)
         except StopIteration:
             break
-        loss = module.loss_fn(module.model(batch), batch["labels"])
+        loss = module.loss_fn(module.model(batch).logits, batch["labels"])
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -113,7 +113,8 @@ def cached_batches(model, loader, steps: int) -> list[dict]:
                 full = hidden.new_zeros((len(rows),) + hidden.shape[1:])
                 full_valid = torch.zeros(full.shape[:2], dtype=torch.bool)
                 full[rows], full_valid[rows] = hidden, valid
-                batch[modality] = {"features": full, "valid": full_valid}
+                batch.setdefault("encoder_outputs", {})[modality] = {"hidden": full, "valid": full_valid}
+                del batch[modality]
             batches.append(batch)
     return batches
 

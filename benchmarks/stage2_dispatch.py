@@ -51,7 +51,7 @@ def main() -> None:
 
     def step(b):
         optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(b), b["labels"]).backward()
+        torch.nn.functional.cross_entropy(model(b).logits, b["labels"]).backward()
         optimizer.step()
 
     reference = seed_style(batch)

@@ -29,7 +29,7 @@ def _logits(model, dm, split, indices):
     outputs = []
     for name in dm.names:
         dataset = dm.splits[name][split]
-        outputs.append(model(dm.collate([dataset[i] for i in indices])))
+        outputs.append(model(dm.collate([dataset[i] for i in indices])).logits)
     return torch.cat(outputs)
 
 
@@ -37,11 +37,11 @@ def test_cached_features_give_the_same_logits(sample_root):
     _, model, dm = _setup(sample_root)
     with torch.no_grad():
         direct = _logits(model, dm, "val", range(6))
-        dm.use_features(cached_tables(model, dm, ("train", "val"), 1, torch.device("cpu"), progress=False))
-        cached = _logits(model, dm, "val", range(6))
-        batch = dm.collate([dm.splits["meld"]["val"][0]])
-        assert "features" in batch["text"]  # really served from the cache
-        dm.use_features(None)
+        served = dm.with_encoder_outputs(cached_tables(model, dm, ("train", "val"), 1, torch.device("cpu"), progress=False))
+        cached = _logits(model, served, "val", range(6))
+        batch = served.collate([served.splits["meld"]["val"][0]])
+        assert "text" not in batch and "text" in batch["encoder_outputs"]  # really served from the cache
+        assert dm.splits["meld"]["val"][0]["text"]  # the datamodule it came from is unchanged
     torch.testing.assert_close(cached, direct, atol=2e-2, rtol=2e-2)  # float16 storage
 
 
@@ -70,11 +70,10 @@ def test_augmented_views(sample_root):
     assert table.views == 3
     views = [np.asarray(table.get(0, v), dtype=np.float32) for v in range(3)]
     assert not np.allclose(views[1], views[2])
-    dm.use_features(tables)
+    dataset = dm.with_encoder_outputs(tables).splits["fer2013"]["train"]
+    assert np.array_equal(dataset[(0, 4)]["encoder_outputs"]["vision"], table.get(0, 1))  # draw seed 4 -> view 4 % 3
+    assert np.array_equal(dataset[0]["encoder_outputs"]["vision"], table.get(0, 0))
     dataset = dm.splits["fer2013"]["train"]
-    assert np.array_equal(dataset[(0, 4)]["vision"]["features"], table.get(0, 1))  # draw seed 4 -> view 4 % 3
-    assert np.array_equal(dataset[0]["vision"]["features"], table.get(0, 0))
-    dm.use_features(None)
     with torch.no_grad():
         plain = model.encoders["vision"](dm.collate([dataset[0]])["vision"]["pixel_values"])[0][0]
     np.testing.assert_allclose(views[0], plain.numpy(), atol=2e-2, rtol=2e-2)  # view 0 is the un-augmented input
@@ -112,21 +111,19 @@ def test_augmented_views_are_keyed_by_the_seed(sample_root, monkeypatch):
 
 def test_replicated_ravdess_is_encoded_once_per_clip(sample_root):
     _, model, dm = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_replicate=7")
-    dataset = dm.splits["ravdess"]["train"]
     clips = len(dm.records["ravdess"].train)
-    assert len(dataset) == 7 * clips
+    assert len(dm.splits["ravdess"]["train"]) == 7 * clips
     for views in (1, 3):
         table = cached_tables(model, dm, ("train",), views, torch.device("cpu"), progress=False)[("ravdess", "train")]
         assert len(table.offsets) - 1 == clips * views  # rows on disk: one per clip and view, not per replica
-        dm.use_features({("ravdess", "train"): table})
+        dataset = dm.with_encoder_outputs({("ravdess", "train"): table}).splits["ravdess"]["train"]
         for index in (0, clips - 1):
             for copy in range(1, 7):
                 replica = index + copy * clips
-                np.testing.assert_array_equal(dataset[replica]["audio"]["features"], dataset[index]["audio"]["features"])
+                np.testing.assert_array_equal(dataset[replica]["encoder_outputs"]["audio"], dataset[index]["encoder_outputs"]["audio"])
                 for draw_seed in (4, 5):  # each draw still gets a view: draw seed modulo the views
-                    np.testing.assert_array_equal(dataset[(replica, draw_seed)]["audio"]["features"],
+                    np.testing.assert_array_equal(dataset[(replica, draw_seed)]["encoder_outputs"]["audio"],
                                                   table.get(index, draw_seed % views))
-        dm.use_features(None)
     views = [np.asarray(table.get(0, v), dtype=np.float32) for v in range(3)]
     assert not np.array_equal(views[1], views[2])
 
@@ -138,7 +135,8 @@ class FeatureSource(L.Callback):
         self.files = []
 
     def on_train_start(self, trainer, pl_module):
-        table = trainer.datamodule.splits["fer2013"]["train"].features
+        dataset = trainer.datamodule.splits["fer2013"]["train"]
+        table = getattr(dataset, "table", None)  # an EncoderOutputDataset serves a FeatureTable
         self.files.append(Path(table.tokens.filename) if table is not None else None)
 
 

@@ -99,7 +99,7 @@ def test_audio_only_model_needs_no_text_backbone_or_tokenizer(tmp_path, tiny_bac
     loaded = EmoXFormer.from_pretrained(tmp_path / "m").eval()
     batch = Collator(pre.pad_id)([{"audio": pre.prepare_audio(np.random.default_rng(0).standard_normal(8000))}])
     with torch.no_grad():
-        torch.testing.assert_close(loaded(batch), model(batch), atol=0, rtol=0)
+        torch.testing.assert_close(loaded(batch).logits, model(batch).logits, atol=0, rtol=0)
 
 
 def _builtin(**values):
@@ -117,19 +117,19 @@ def test_fusion_and_head_are_sized_to_the_modalities():
     text, face = pre.tokenize("so happy"), pre.prepare_image(np.zeros((48, 48), np.uint8))
     collate = Collator(pre.pad_id)
     with torch.no_grad():
-        logits = model(collate([{"text": text}, {"vision": face}, {"text": text, "vision": face}]))
+        logits = model(collate([{"text": text}, {"vision": face}, {"text": text, "vision": face}])).logits
         assert logits.shape == (3, 7) and torch.isfinite(logits).all()
         with pytest.raises(ValueError, match="trained without audio"):
             model(collate([{"text": text}, {"audio": pre.prepare_audio(np.ones(8000))}]))
     model.train()
-    model(collate([{"text": text, "vision": face}] * 2)).sum().backward()
+    model(collate([{"text": text, "vision": face}] * 2)).logits.sum().backward()
     assert [n for n, p in model.named_parameters() if p.grad is None] == []  # no dead weights for absent modalities
 
 
 def test_single_modality_model_trains_every_weight():
     model = EmoXFormer(_builtin(modalities=["text"])).train()
     pre = Preprocessor.for_model(model.config)
-    model(Collator(pre.pad_id)([{"text": pre.tokenize("so happy")}] * 2)).sum().backward()
+    model(Collator(pre.pad_id)([{"text": pre.tokenize("so happy")}] * 2)).logits.sum().backward()
     assert model.head[0].in_features == 32 and len(model.fusion.layers[0].attention) == 0
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
 

@@ -55,7 +55,7 @@ def _samples(pre, seed=0):
 
 def _run(model, pre, samples):
     with torch.no_grad():
-        return model(Collator(pre.pad_id)(samples))
+        return model(Collator(pre.pad_id)(samples)).logits
 
 
 def test_every_subset_gives_finite_logits(model_and_pre):
@@ -85,14 +85,14 @@ def test_absent_slots_are_ignored_whatever_they_hold(model_and_pre):
     samples = _samples(pre)
     batch = Collator(pre.pad_id)(samples)
     with torch.no_grad():
-        clean = model(batch)
+        clean = model(batch).logits
         for name, inputs in (("audio", batch["audio"]), ("vision", batch["vision"])):
             column = MODALITIES.index(name)
             absent = ~batch["present"][:, column]
             for key, value in inputs.items():
                 junk = torch.full_like(value[absent], 1e4) if value.is_floating_point() else torch.full_like(value[absent], 9)
                 value[absent] = junk
-        dirty = model(batch)
+        dirty = model(batch).logits
     torch.testing.assert_close(dirty, clean, atol=1e-5, rtol=1e-5)
 
 
@@ -124,7 +124,7 @@ def test_text_only_batch_runs_no_other_encoder(model_and_pre):
 def test_all_padding_no_nan_in_training_mode(model_and_pre):
     model, pre = model_and_pre
     model.train()
-    logits = model(Collator(pre.pad_id)(_samples(pre)))
+    logits = model(Collator(pre.pad_id)(_samples(pre))).logits
     logits.sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
@@ -162,7 +162,7 @@ def test_freezing_controls_which_parameters_learn(model_and_pre):
     model.freeze_backbones()
     assert not any(p.requires_grad for p in model.encoders.parameters())
     assert not model.encoders.training  # frozen encoders stay in eval mode
-    model(Collator(pre.pad_id)(_samples(pre))).sum().backward()
+    model(Collator(pre.pad_id)(_samples(pre))).logits.sum().backward()
     for name, param in model.named_parameters():
         if name.startswith("encoders."):
             assert param.grad is None, name
@@ -171,7 +171,7 @@ def test_freezing_controls_which_parameters_learn(model_and_pre):
     model.zero_grad(set_to_none=True)
     model.unfreeze_backbones()
     model.train()
-    model(Collator(pre.pad_id)(_samples(pre))).sum().backward()
+    model(Collator(pre.pad_id)(_samples(pre))).logits.sum().backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert no_grad == [], no_grad
 
@@ -214,7 +214,8 @@ def test_focal_loss():
 def test_patch_tokens_option(tiny_backbones):
     model = EmoXFormer.from_config(_hf_config(tiny_backbones, vision_tokens="patches")).eval()
     pre = Preprocessor.for_model(model.config)
-    tokens, valid, _ = model.encode(Collator(pre.pad_id)([{"vision": pre.prepare_image(np.zeros((40, 60, 3), np.uint8))}]))
+    batch = Collator(pre.pad_id)([{"vision": pre.prepare_image(np.zeros((40, 60, 3), np.uint8))}])
+    tokens, valid, _ = model.encode(batch["present"], batch)
     assert tokens["vision"].shape[1] == 17  # 16 patches + [CLS] for a 32x32 image with 8x8 patches
 
 
@@ -225,7 +226,41 @@ def test_gradient_checkpointing_switch_keeps_outputs(tiny_backbones):
     model.gradient_checkpointing(True)
     assert all(model.encoders[m].backbone.is_gradient_checkpointing for m in MODALITIES)
     model.train()
-    model(Collator(pre.pad_id)(_samples(pre))).sum().backward()  # recomputation works in backward
+    model(Collator(pre.pad_id)(_samples(pre))).logits.sum().backward()  # recomputation works in backward
     model.gradient_checkpointing(False)
     assert not any(model.encoders[m].backbone.is_gradient_checkpointing for m in MODALITIES)
     torch.testing.assert_close(_run(model.eval(), pre, _samples(pre)), before)
+
+
+def test_forward_takes_batch_entries_and_returns_logits_with_a_loss_for_labels():
+    torch.manual_seed(0)
+    model = EmoXFormer.from_config(_builtin_config()).eval()
+    pre = Preprocessor.for_model(model.config)
+    batch = Collator(pre.pad_id)(_samples(pre))
+    with torch.no_grad():
+        by_batch, by_entries = model(batch), model(**batch)
+        unlabelled = model(**{k: v for k, v in batch.items() if k != "labels"})
+    torch.testing.assert_close(by_entries.logits, by_batch.logits, atol=0, rtol=0)
+    assert by_batch.logits.shape == (len(batch["labels"]), 7)
+    torch.testing.assert_close(by_batch.loss, torch.nn.functional.cross_entropy(by_batch.logits, batch["labels"]))
+    assert unlabelled.loss is None
+
+
+def test_encoder_outputs_replace_an_encoder_run():
+    """`encoder_outputs=` gives a modality's already-encoded rows: the same logits as running its encoder, which
+    then does not run."""
+    torch.manual_seed(0)
+    model = EmoXFormer.from_config(_builtin_config()).eval()
+    pre = Preprocessor.for_model(model.config)
+    batch = Collator(pre.pad_id)(_samples(pre))
+    rows = batch["present"][:, MODALITIES.index("vision")]
+    with torch.no_grad():
+        plain = model(batch).logits
+        hidden, valid = model.encoders["vision"](**{k: v[rows] for k, v in batch["vision"].items()})
+        full = hidden.new_zeros((len(rows),) + hidden.shape[1:])
+        full_valid = torch.zeros(full.shape[:2], dtype=torch.bool)
+        full[rows], full_valid[rows] = hidden, valid
+        inputs = {k: v for k, v in batch.items() if k != "vision"}
+        model.encoders["vision"].forward = lambda **_: pytest.fail("the vision encoder ran")
+        served = model(**inputs, encoder_outputs={"vision": {"hidden": full, "valid": full_valid}})
+    torch.testing.assert_close(served.logits, plain, atol=1e-5, rtol=1e-5)

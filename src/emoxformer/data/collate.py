@@ -1,7 +1,9 @@
 """Collate prepared samples into a model batch: full-batch tensors per modality plus presence masks.
 
 A prepared sample is a dict with `id`, `label`, `dataset` (index into DATASET_NAMES, -1 for none) and
-any of `text` (token ids), `audio` (a prepared 16 kHz waveform) and `vision` (a [C, H, W] tensor).
+any of `text` (token ids), `audio` (a prepared 16 kHz waveform) and `vision` (a [C, H, W] tensor), or, in place of
+a modality's input, `encoder_outputs = {modality: [tokens, width] array}` (the stage-1 feature cache), collated into
+`batch["encoder_outputs"]` for the model's `encoder_outputs=` argument.
 Rows of samples that lack a modality hold zeros and are never read by the model.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ class Collator:
 
     def __call__(self, samples: list[dict]) -> dict:
         size = len(samples)
-        present = torch.tensor([[s.get(m) is not None for m in MODALITIES] for s in samples], dtype=torch.bool)
+        present = torch.tensor([[s.get(m) is not None or m in s.get("encoder_outputs", ()) for m in MODALITIES]
+                                for s in samples], dtype=torch.bool)
         batch = {
             "present": present,
             "labels": torch.tensor([s.get("label", -1) for s in samples], dtype=torch.long),
@@ -26,10 +29,10 @@ class Collator:
             "ids": [s.get("id", "") for s in samples],
         }
         rows = {m: [i for i, s in enumerate(samples) if s.get(m) is not None] for m in MODALITIES}
-        for modality in MODALITIES:
-            if rows[modality] and isinstance(samples[rows[modality][0]][modality], dict):
-                batch[modality] = self.pad_features([samples[i][modality]["features"] for i in rows[modality]], rows[modality], size)
-                rows[modality] = []
+        encoded = {m: [i for i, s in enumerate(samples) if m in s.get("encoder_outputs", ())] for m in MODALITIES}
+        if any(encoded.values()):
+            batch["encoder_outputs"] = {m: self.pad_features([samples[i]["encoder_outputs"][m] for i in encoded[m]], encoded[m], size)
+                                        for m in MODALITIES if encoded[m]}
         if rows["text"]:
             length = max(len(samples[i]["text"]) for i in rows["text"])
             ids = torch.full((size, length), self.text_pad_id, dtype=torch.long)
@@ -57,7 +60,8 @@ class Collator:
 
     @staticmethod
     def pad_features(features: list, rows: list[int], size: int) -> dict:
-        """Cached encoder outputs ([tokens, width] each) -> padded `features` and `valid` for the whole batch."""
+        """Encoder outputs ([tokens, width] each, e.g. from the feature cache) -> padded `hidden` and `valid` for the
+        whole batch."""
         lengths = torch.tensor([len(f) for f in features])
         padded = torch.zeros((size, int(lengths.max()), features[0].shape[1]), dtype=torch.float32)
         valid = torch.zeros((size, int(lengths.max())), dtype=torch.bool)
@@ -65,4 +69,4 @@ class Collator:
         # `rows` ascend, so the valid positions in row-major order are the features' tokens in order: one float16
         # concatenation and one float32 copy instead of a conversion per row.
         padded[valid] = torch.from_numpy(np.concatenate(features)).float()
-        return {"features": padded, "valid": valid}
+        return {"hidden": padded, "valid": valid}

@@ -1,6 +1,7 @@
 """The Lightning DataModule: readers, splits, preprocessing, training-only augmentation, balanced sampling."""
 from __future__ import annotations
 
+import copy as _copy
 import os
 
 import lightning as L
@@ -12,11 +13,12 @@ from ..errors import ConfigError
 from ..model.preprocessing import Preprocessor
 from .collate import Collator
 from .datasets import AudioStore, RecordDataset, TrainingSet
+from .encoder_outputs import EncoderOutputDataset
 from .records import SPLITS, SplitRecords
 from .context import context_texts
 from .pairing import PairedSampler
 from .sampler import BalancedSampler, LengthBucketBatches
-from .sources import DATASET_NAMES, load_dataset
+from .sources import DATASET_MODALITY, DATASET_NAMES, load_dataset
 from .summary import split_summary
 
 
@@ -73,11 +75,14 @@ class EmoDataModule(L.LightningDataModule):
                 if len(self.splits[name][split]) == 0:
                     raise ConfigError(f"{name}: the {split} split is empty; check the data and the split settings")
 
-    def use_features(self, tables: dict | None) -> None:
-        """Serve cached encoder outputs ({(dataset, split): FeatureTable}) instead of inputs; None switches back."""
-        for name in self.names:
-            for split in SPLITS:
-                self.splits[name][split].features = (tables or {}).get((name, split))
+    def with_encoder_outputs(self, tables: dict) -> "EmoDataModule":
+        """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split): FeatureTable}) serve those
+        encoder outputs instead of inputs; this one is left as it is."""
+        copy = _copy.copy(self)
+        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], DATASET_MODALITY[name])
+                              if (name, split) in tables else dataset for split, dataset in splits.items()}
+                       for name, splits in self.splits.items()}
+        return copy
 
     def summary(self) -> dict:
         return {name: split_summary(records) for name, records in self.records.items()}

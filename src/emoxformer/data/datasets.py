@@ -48,7 +48,6 @@ class RecordDataset(Dataset):
                  audio_store: AudioStore | None = None, texts: dict[str, str] | None = None):
         self.records = records
         self.texts = texts  # per record id, e.g. with dialogue context; default: the record's own text
-        self.features = None  # a FeatureTable: serve cached encoder outputs instead of inputs (stage 1)
         self.dataset_index = dataset_index
         self.preprocessor = preprocessor
         self.augment = augment if augment is not None and augment.enabled else None
@@ -61,10 +60,6 @@ class RecordDataset(Dataset):
         index, draw_seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
         sample = {"id": record.id, "label": record.label, "dataset": self.dataset_index}
-        if self.features is not None:
-            view = 0 if draw_seed is None or self.features.views == 1 else draw_seed % self.features.views
-            sample[MODALITY_OF[type(record)]] = {"features": self.features.get(index, view)}
-            return sample
         pre = self.preprocessor
         aug = self.augment if draw_seed is not None else None
         rng = np.random.default_rng(draw_seed) if aug else None
@@ -118,13 +113,16 @@ def merge_samples(samples: list[dict], modality_dropout: float = 0.0, rng: np.ra
         for modality in MODALITIES:
             if modality in sample:
                 merged[modality] = sample[modality]
-    present = [m for m in MODALITIES if m in merged]
+        if "encoder_outputs" in sample:
+            merged.setdefault("encoder_outputs", {}).update(sample["encoder_outputs"])
+    present = [m for m in MODALITIES if m in merged or m in merged.get("encoder_outputs", ())]
     if modality_dropout > 0 and len(present) > 1:
         dropped = [m for m in present if rng.random() < modality_dropout]
         if len(dropped) == len(present):  # never all: keep one at random
             dropped.remove(dropped[int(rng.integers(len(dropped)))])
         for modality in dropped:
-            del merged[modality]
+            merged.pop(modality, None)
+            merged.get("encoder_outputs", {}).pop(modality, None)
     return merged
 
 

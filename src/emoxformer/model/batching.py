@@ -9,7 +9,7 @@ from .modeling import EmoXFormer
 @torch.no_grad()
 def logits_in_batches(model: EmoXFormer, samples: list[dict], collate, device: torch.device, batch_size: int) -> torch.Tensor:
     """Logits [n, classes] (float, on the host) for prepared samples, collated and run `batch_size` at a time."""
-    return torch.cat([model(move_to(collate(samples[start:start + batch_size]), device)).float().cpu()
+    return torch.cat([model(move_to(collate(samples[start:start + batch_size]), device)).logits.float().cpu()
                       for start in range(0, len(samples), batch_size)])
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,13 +21,21 @@ TOKENIZER_DIR = "tokenizer"
 UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
+@dataclass
+class EmoXFormerOutput:
+    """What the model returns: `logits` [B, classes], and `loss` (cross-entropy) when labels were given."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
 class EmoXFormer(nn.Module):
     """Emotion classifier over any subset of {text, audio, vision} per sample.
 
-    `forward(batch)` takes `batch["present"]` (bool [B, 3], columns text, audio, vision) and, for each
-    modality present in at least one sample, full-batch inputs (rows of absent samples are ignored):
-    `text = {input_ids, attention_mask}`, `audio = {waveform, lengths}`, `vision = {pixel_values}`.
-    Each encoder runs only on the rows that have its modality.
+    `forward` takes `present` (bool [B, 3], columns text, audio, vision) and, for each modality present in at
+    least one sample, full-batch inputs (rows of absent samples are ignored): `text = {input_ids, attention_mask}`,
+    `audio = {waveform, lengths}`, `vision = {pixel_values}`, or that modality's `encoder_outputs`. Each encoder
+    runs only on the rows that have its modality. It returns an `EmoXFormerOutput`.
 
     Only the modalities of `config.modalities` get an encoder, a projection and fusion weights; the head reads
     one pooled vector per such modality, in the order text, audio, vision.
@@ -60,35 +69,48 @@ class EmoXFormer(nn.Module):
         return cls(config)
 
     # ------------------------------------------------------------------ forward
-    def encode(self, batch: dict) -> tuple[dict, dict, dict]:
-        present_all = batch["present"].bool()
-        tokens, valid, present = {}, {}, {}
+    def encode(self, present: torch.Tensor, inputs: dict, encoder_outputs: dict | None = None) -> tuple[dict, dict, dict]:
+        """Projected tokens, their validity and the rows present, per modality. A modality's rows come from
+        `encoder_outputs[modality]` (`{hidden, valid}`, already encoded, e.g. the stage-1 feature cache) when given,
+        else from its encoder over `inputs[modality]`."""
+        present_all = present.bool()
+        encoder_outputs = encoder_outputs or {}
+        tokens, valid, rows_present = {}, {}, {}
         for column, modality in enumerate(MODALITIES):
             rows = present_all[:, column]
-            if not rows.any() or batch.get(modality) is None:
+            if not rows.any() or (inputs.get(modality) is None and modality not in encoder_outputs):
                 continue
             if modality not in self.modalities:
                 raise ValueError(f"this model was trained without {modality}; it takes {', '.join(self.modalities)}")
             index = rows.nonzero(as_tuple=True)[0]
-            inputs = {name: value[index] for name, value in batch[modality].items()}
-            if "features" in inputs:  # cached outputs of a frozen encoder (stage-1 feature cache)
-                hidden, hidden_valid = inputs["features"], inputs["valid"]
+            if modality in encoder_outputs:
+                hidden, hidden_valid = encoder_outputs[modality]["hidden"][index], encoder_outputs[modality]["valid"][index]
             else:
-                hidden, hidden_valid = self.encoders[modality](**inputs)
+                hidden, hidden_valid = self.encoders[modality](**{k: v[index] for k, v in inputs[modality].items()})
             hidden = self.projections[modality](hidden)
             full = hidden.new_zeros((present_all.shape[0],) + hidden.shape[1:])
             full_valid = torch.zeros(full.shape[:2], dtype=torch.bool, device=full.device)
             tokens[modality] = full.index_copy(0, index, hidden)
             valid[modality] = full_valid.index_copy(0, index, hidden_valid)
-            present[modality] = rows
-        return tokens, valid, present
+            rows_present[modality] = rows
+        return tokens, valid, rows_present
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        tokens, valid, present = self.encode(batch)
+    def forward(self, batch: dict | None = None, *, present: torch.Tensor | None = None, text: dict | None = None,
+                audio: dict | None = None, vision: dict | None = None, encoder_outputs: dict | None = None,
+                labels: torch.Tensor | None = None, **_batch_extras) -> EmoXFormerOutput:
+        """Logits [B, classes] (and the cross-entropy `loss` when `labels` are given; -1 = no label).
+
+        Call it with a collated batch, `model(batch)`, or with its entries, `model(**processor(...))`; `batch`
+        entries the model does not read (ids, dataset) are ignored."""
+        if batch is not None:
+            return self.forward(**batch)
+        if present is None:
+            raise ValueError("no `present` mask: pass a collated batch (see EmoXFormerProcessor)")
+        tokens, valid, rows_present = self.encode(present, {"text": text, "audio": audio, "vision": vision}, encoder_outputs)
         if not tokens:
             raise ValueError("the batch holds no modality: give at least one of text, audio or vision")
-        fused = self.fusion(tokens, valid, present)
-        batch_size = batch["present"].shape[0]
+        fused = self.fusion(tokens, valid, rows_present)
+        batch_size = present.shape[0]
         pooled = []
         for modality in self.modalities:
             if modality in fused:
@@ -96,7 +118,11 @@ class EmoXFormer(nn.Module):
                 pooled.append((fused[modality] * weight).sum(1) / weight.sum(1).clamp(min=1))
             else:
                 pooled.append(self.head[0].weight.new_zeros(batch_size, self.config.hidden_size))
-        return self.head(torch.cat(pooled, dim=-1))
+        logits = self.head(torch.cat(pooled, dim=-1))
+        loss = None
+        if labels is not None and (labels >= 0).any():
+            loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
+        return EmoXFormerOutput(logits=logits, loss=loss)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Calibrated class probabilities: softmax of logits divided by the fitted temperature."""

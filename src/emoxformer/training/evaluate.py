@@ -43,7 +43,7 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
     outputs = []
     for batch in tqdm(loader, desc=f"predicting {split}", disable=not progress, leave=False):
         with autocast:
-            logits = model(move_to(batch, device)).float()
+            logits = model(move_to(batch, device)).logits.float()
         outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
                         "dataset": batch["dataset"], "ids": batch["ids"]})
     model.train(was_training)

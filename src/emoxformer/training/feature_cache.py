@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.cache import cache_root
+from ..data.encoder_outputs import FeatureTable
 from ..data.records import AudioRecord, ImageRecord, TextRecord
 from ..data.sources import DATASET_MODALITY
 from ..model.encoders import exact_padding
@@ -37,25 +38,6 @@ PREPROCESSING_FIELDS = ("text_backbone", "audio_backbone", "vision_backbone", "m
                         "max_audio_seconds", "image_size", "image_channels", "image_mean", "image_std", "vision_tokens",
                         "builtin_width", "builtin_text_layers", "builtin_audio_mels", "vision_stem_stride",
                         "audio_pool_frames")
-
-
-class FeatureTable:
-    """Encoder outputs of one dataset split: `views` per distinct record, each a [tokens, width] float16 array.
-
-    `rows` maps a dataset index to its record's row (replicated records share one); None: index = row."""
-
-    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, views: int, rows: np.ndarray | None = None):
-        self.tokens, self.offsets, self.views, self.rows = tokens, offsets, views, rows
-
-    def get(self, index: int, view: int = 0) -> np.ndarray:
-        row = index if self.rows is None else int(self.rows[index])
-        slot = row * self.views + view
-        return self.tokens[self.offsets[slot]: self.offsets[slot + 1]]
-
-    @classmethod
-    def load(cls, folder: Path, rows: np.ndarray | None = None) -> "FeatureTable":
-        meta = json.loads((folder / "meta.json").read_text())
-        return cls(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"), meta["views"], rows)
 
 
 def distinct_records(records: list) -> tuple[list[int], np.ndarray]:

@@ -22,10 +22,10 @@ class EmoXFormerModule(L.LightningModule):
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.model(batch)
+        return self.model(batch).logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self.model(batch)
+        logits = self.model(batch).logits
         loss = self.loss_fn(logits, batch["labels"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
         size = len(batch["labels"])
@@ -34,7 +34,7 @@ class EmoXFormerModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self.model(batch)
+        logits = self.model(batch).logits
         self.log("val/loss", self.loss_fn(logits, batch["labels"]), on_epoch=True, batch_size=len(batch["labels"]))
         self._val_outputs.append((logits.argmax(-1), batch["labels"], batch["dataset"]))
 

@@ -179,9 +179,10 @@ class TwoStageTrainer:
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
         last = self.out / stage_name / "checkpoints" / "last.ckpt"
         with ExitStack() as features:
+            stage_data = datamodule
             if config.train.feature_cache and stage.freeze_backbones:
-                features.enter_context(self._cached_features(stage_name, model, datamodule))
-            best_dir = self.train_stage(stage_name, stage, model, preprocessor, datamodule,
+                stage_data = features.enter_context(self._cached_features(stage_name, model, datamodule))
+            best_dir = self.train_stage(stage_name, stage, model, preprocessor, stage_data,
                                         ckpt_path=last if resume and last.is_file() else None)
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
         if not self.is_main:
@@ -192,19 +193,17 @@ class TwoStageTrainer:
 
     @contextmanager
     def _cached_features(self, stage_name: str, model, datamodule):
-        """Serve frozen encoders' outputs from the feature cache (with the cache off: from a folder in the stage's
-        directory, removed afterwards) while the stage trains."""
+        """The datamodule for a stage with frozen encoders: its training and validation splits serve the encoders'
+        outputs from the feature cache (with the cache off: from a folder in the stage's directory, removed when
+        the stage ends)."""
         from .feature_cache import cached_tables, feature_folder
 
         train_config = self.config.train
         with feature_folder(self.out / stage_name / "features.tmp", self.is_main) as folder:
             model.freeze_backbones(True)
-            datamodule.use_features(cached_tables(model, datamodule, ("train", "val"), train_config.feature_cache_views,
-                                                  evaluation_device(train_config), self.is_main, self.progress, folder))
-            try:
-                yield
-            finally:
-                datamodule.use_features(None)
+            tables = cached_tables(model, datamodule, ("train", "val"), train_config.feature_cache_views,
+                                   evaluation_device(train_config), self.is_main, self.progress, folder)
+            yield datamodule.with_encoder_outputs(tables)
 
     def _select_final_model(self, model, trained: list[str]) -> dict:
         """Load the best weights of the stage that validated best, whatever the model holds now (a resumed run
