@@ -29,7 +29,8 @@ from common import machine  # noqa: E402
 
 from emoxformer.config import load_config  # noqa: E402
 from emoxformer.data.datamodule import EmoDataModule  # noqa: E402
-from emoxformer.data.sources import DATASET_MODALITY, dataset_modalities  # noqa: E402
+from emoxformer.data import registry  # noqa: E402
+from emoxformer.data.sources import dataset_modalities  # noqa: E402
 from emoxformer.model.input_format import record_input_format  # noqa: E402
 from emoxformer.model.modeling import EmoXFormer  # noqa: E402
 from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
@@ -38,7 +39,7 @@ from emoxformer.training.module import EmoXFormerModule  # noqa: E402
 
 def encode_seconds_per_sample(model, datamodule, name: str, batches: int) -> float:
     """Frozen-encoder forward time per sample of one dataset (validation batches, eval mode, no gradient)."""
-    modality = DATASET_MODALITY[name]
+    modality = registry.dataset_modality(name)
     dataset = datamodule.splits[name]["val"]
     encoder = model.encoders[modality].eval()
     seconds, count = 0.0, 0

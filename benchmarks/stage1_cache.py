@@ -127,7 +127,7 @@ def paper_subsets(datamodule, train_per_dataset: int, val_per_dataset: int) -> t
     def subset(dataset, count):
         # distinct records: the datamodule's RAVDESS train list repeats each record `ravdess_replicate` times
         records = list({id(r): r for r in dataset.records}.values())[:count]
-        return RecordDataset(records, dataset.dataset_index, dataset.preprocessor, None, dataset.audio_store, dataset.texts)
+        return RecordDataset(records, dataset.dataset_index, dataset.preprocessor, None, dataset.state)
 
     names = datamodule.names
     return ([subset(datamodule.splits[n]["train"], train_per_dataset) for n in names],
@@ -152,12 +152,11 @@ def stage1_epoch(model, train_loader, val_loader, optimizer, loss_fn) -> float:
 def build_cache(model, datasets: list, collate, batch_size: int) -> list:
     """The datasets serving their encoder outputs from feature tables (what the trainer's cache does, without the
     disk)."""
-    from emoxformer.data.datasets import MODALITY_OF
     from emoxformer.data.encoder_outputs import EncoderOutputDataset, FeatureTable
 
     served = []
     for dataset in datasets:
-        modality = MODALITY_OF[type(dataset.records[0])]
+        modality = dataset.modality.name
         tokens, offsets = feature_cache.build_table(model, dataset, modality, 1, collate, torch.device("cpu"),
                                                     batch_size, 0, False)
         served.append(EncoderOutputDataset(dataset, FeatureTable(tokens, offsets, 1), modality))

@@ -17,7 +17,7 @@ def _audio_dataset(augment: AugmentConfig) -> RecordDataset:
     wave = (0.3 * np.sin(2 * np.pi * 220 * time) * np.sin(2 * np.pi * 3 * time) + 0.05).astype(np.float32)
     record = AudioRecord(id="clip", label=0, path=Path("clip.wav"), modality=3, vocal_channel=1, emotion_code=1,
                          intensity=1, statement=1, repetition=1, actor=1)
-    return RecordDataset([record], 1, Preprocessor(EmoXFormerConfig()), augment, audio_store={"clip": wave})
+    return RecordDataset([record], 1, Preprocessor(EmoXFormerConfig()), augment, state={"clip": wave})
 
 
 def _snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:

@@ -109,7 +109,7 @@ def test_load_audio_errors(tmp_path):
 def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
     import os
 
-    from emoxformer.data.datasets import AudioStore
+    from emoxformer.data.modalities.audio import AudioStore
     from emoxformer.data.fer2013 import read_fer_csv
     from emoxformer.data.ravdess import read_ravdess_files
     from emoxformer.data.sample_data import make_sample_data
@@ -135,7 +135,7 @@ def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
     records, _ = read_ravdess_files(root / "ravdess")
     store = AudioStore(records[:10], 16_000, progress=False)
     assert len(list((tmp_path / "cache" / "ravdess").glob("*.npz"))) == 1
-    monkeypatch.setattr("emoxformer.data.datasets.load_audio", lambda *a: calls.append(1))
+    monkeypatch.setattr("emoxformer.data.modalities.audio.load_audio", lambda *a: calls.append(1))
     cached = AudioStore(records[:10], 16_000, progress=False)
     assert not calls and all(np.array_equal(store[r.id], cached[r.id]) for r in records[:10])
     assert np.array_equal(cached[records[3].id], load_audio(records[3].path))

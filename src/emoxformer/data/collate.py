@@ -1,7 +1,8 @@
 """Collate prepared samples into a model batch: full-batch tensors per modality plus presence masks.
 
-A prepared sample is a dict with `id`, `label`, `dataset` (index into DATASET_NAMES, -1 for none) and
-any of `text` (token ids), `audio` (a prepared 16 kHz waveform) and `vision` (a [C, H, W] tensor), or, in place of
+A prepared sample is a dict with `id`, `label`, `dataset` (index into the run's datasets, -1 for none) and
+any of `text` (token ids), `audio` (a prepared 16 kHz waveform) and `vision` (a prepared [C, H, W] tensor, or a
+PendingImage prepared with the rest of its batch), each collated by its modality (data/modalities/), or, in place of
 a modality's input, `encoder_outputs = {modality: [tokens, width] array}` (the stage-1 feature cache), collated into
 `batch["encoder_outputs"]` for the model's `encoder_outputs=` argument.
 Rows of samples that lack a modality hold zeros and are never read by the model.
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from ..model.config import MODALITIES
+from . import registry
 
 
 class Collator:
@@ -33,29 +35,9 @@ class Collator:
         if any(encoded.values()):
             batch["encoder_outputs"] = {m: self.pad_features([samples[i]["encoder_outputs"][m] for i in encoded[m]], encoded[m], size)
                                         for m in MODALITIES if encoded[m]}
-        if rows["text"]:
-            length = max(len(samples[i]["text"]) for i in rows["text"])
-            ids = torch.full((size, length), self.text_pad_id, dtype=torch.long)
-            mask = torch.zeros((size, length), dtype=torch.long)
-            for i in rows["text"]:
-                seq = samples[i]["text"]
-                ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-                mask[i, : len(seq)] = 1
-            batch["text"] = {"input_ids": ids, "attention_mask": mask}
-        if rows["audio"]:
-            waveform = torch.zeros((size, max(len(samples[i]["audio"]) for i in rows["audio"])), dtype=torch.float32)
-            lengths = torch.zeros(size, dtype=torch.long)
-            for i in rows["audio"]:
-                wave = samples[i]["audio"]
-                waveform[i, : len(wave)] = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-                lengths[i] = len(wave)
-            batch["audio"] = {"waveform": waveform, "lengths": lengths}
-        if rows["vision"]:
-            first = samples[rows["vision"][0]]["vision"]
-            pixels = torch.zeros((size,) + tuple(first.shape), dtype=first.dtype)
-            for i in rows["vision"]:
-                pixels[i] = samples[i]["vision"]
-            batch["vision"] = {"pixel_values": pixels}
+        for name in MODALITIES:
+            if rows[name]:
+                batch[name] = registry.modality(name).collate([samples[i][name] for i in rows[name]], rows[name], size, self)
         return batch
 
     @staticmethod

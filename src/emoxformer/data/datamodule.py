@@ -12,13 +12,13 @@ from torch.utils.data import ConcatDataset, DataLoader
 from ..errors import ConfigError
 from ..model.preprocessing import Preprocessor
 from .collate import Collator
-from .datasets import AudioStore, RecordDataset, TrainingSet
+from . import registry
+from .datasets import RecordDataset, TrainingSet
 from .encoder_outputs import EncoderOutputDataset
 from .records import SPLITS, SplitRecords
-from .context import context_texts
 from .pairing import PairedSampler
 from .sampler import BalancedSampler, LengthBucketBatches
-from .sources import DATASET_MODALITY, DATASET_NAMES, load_dataset
+from .sources import load_dataset
 from .summary import split_summary
 
 
@@ -33,42 +33,39 @@ class EmoDataModule(L.LightningDataModule):
         self.seed = seed
         self.progress = progress
         self.collate = Collator(preprocessor.pad_id)
-        self.names = [n for n in DATASET_NAMES if n in data_config.datasets]
+        known = registry.dataset_names()
+        unknown = sorted(set(data_config.datasets) - set(known))
+        if unknown or not data_config.datasets:
+            raise ConfigError(f"datasets must be a non-empty subset of {', '.join(known)}, got {data_config.datasets}")
+        self.names = [n for n in known if n in data_config.datasets]
         if data_config.pairing not in ("none", "label"):
             raise ConfigError(f"data.pairing must be 'none' or 'label', got {data_config.pairing!r}")
         if not 0.0 <= data_config.modality_dropout < 1.0:
             raise ConfigError(f"data.modality_dropout must be in [0, 1), got {data_config.modality_dropout}")
-        unknown = sorted(set(data_config.datasets) - set(DATASET_NAMES))
-        if unknown or not self.names:
-            raise ConfigError(f"datasets must be a non-empty subset of {', '.join(DATASET_NAMES)}, got {data_config.datasets}")
         self.records: dict[str, SplitRecords] = {}
         self.splits: dict[str, dict[str, RecordDataset]] = {}
 
     @property
     def dataset_indices(self) -> dict[str, int]:
-        return {name: DATASET_NAMES.index(name) for name in self.names}
+        """A sample's `dataset` index per dataset name: its position among this run's datasets."""
+        return {name: index for index, name in enumerate(self.names)}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         for name in self.names:
             self.records[name] = load_dataset(self.data_config, name)
-        for name, records in self.records.items():
-            store = None
-            if name == "ravdess":
-                all_audio = [r for split in SPLITS for r in records[split]]
-                store = AudioStore(all_audio, self.preprocessor.config.sample_rate, self.progress)
-            index = DATASET_NAMES.index(name)
-            # Replication balances RAVDESS's small training set in unpaired epochs; pairing cycles it anyway.
-            replicate = self.data_config.ravdess_replicate if name == "ravdess" and self.data_config.pairing == "none" else 1
-            texts = None
-            if name == "meld" and self.data_config.text_context > 0:
-                all_text = [r for split in SPLITS for r in records[split]]
-                texts = context_texts(all_text, self.data_config.text_context, self.preprocessor.context_separator)
+        for index, (name, records) in enumerate(self.records.items()):
+            spec = registry.dataset(name)
+            modality = registry.modality(spec.modality)
+            state = modality.setup([r for split in SPLITS for r in records[split]], self.data_config, self.preprocessor,
+                                   self.progress)
+            # Replication balances a small training set (RAVDESS) in unpaired epochs; pairing cycles it anyway.
+            replicate = spec.replicate(self.data_config) if self.data_config.pairing == "none" else 1
             self.splits[name] = {
-                "train": RecordDataset(records.train * replicate, index, self.preprocessor, self.data_config.augment, store, texts),
-                "val": RecordDataset(records.val, index, self.preprocessor, None, store, texts),
-                "test": RecordDataset(records.test, index, self.preprocessor, None, store, texts),
+                "train": RecordDataset(records.train * replicate, index, self.preprocessor, self.data_config.augment, state),
+                "val": RecordDataset(records.val, index, self.preprocessor, None, state),
+                "test": RecordDataset(records.test, index, self.preprocessor, None, state),
             }
         for name in self.names:
             for split in SPLITS:
@@ -79,7 +76,7 @@ class EmoDataModule(L.LightningDataModule):
         """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split): FeatureTable}) serve those
         encoder outputs instead of inputs; this one is left as it is."""
         copy = _copy.copy(self)
-        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], DATASET_MODALITY[name])
+        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], registry.dataset_modality(name))
                               if (name, split) in tables else dataset for split, dataset in splits.items()}
                        for name, splits in self.splits.items()}
         return copy
@@ -113,16 +110,9 @@ class EmoDataModule(L.LightningDataModule):
         return self._loader(dataset, self.batch_size, sampler)
 
     @staticmethod
-    def training_lengths(parts: list[RecordDataset]) -> np.ndarray:
-        """Input length of every training sample: characters of text, samples of audio, 0 for images."""
-        lengths = []
-        for part in parts:
-            for record in part.records:
-                if part.audio_store is not None:
-                    lengths.append(len(part.audio_store[record.id]))
-                else:
-                    lengths.append(len(getattr(record, "text", "")))
-        return np.array(lengths)
+    def training_lengths(parts: list) -> np.ndarray:
+        """Input length of every training sample (characters of text, samples of audio, 0 for images)."""
+        return np.concatenate([np.asarray(part.lengths(), dtype=np.int64) for part in parts])
 
     def eval_dataset(self, split: str) -> ConcatDataset:
         return ConcatDataset([self.splits[name][split] for name in self.names])

@@ -5,53 +5,27 @@ import bisect
 
 import numpy as np
 from torch.utils.data import ConcatDataset, Dataset
-from tqdm.auto import tqdm
 
 from ..model.config import MODALITIES
 from ..model.preprocessing import Preprocessor
-from .audio_io import load_audio
-from .cache import fingerprint, load_arrays, save_arrays
-from .augment import augment_image, augment_waveform, word_dropout
-from .records import AudioRecord, ImageRecord, TextRecord
-
-
-class AudioStore:
-    """Every clip decoded once, mixed to mono and resampled to 16 kHz, kept in memory by record id."""
-
-    def __init__(self, records: list[AudioRecord], sample_rate: int, progress: bool = True):
-        unique = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
-        key = fingerprint([r.path for r in unique], rate=sample_rate, version=1)
-        cached = load_arrays("ravdess", key)
-        if cached is None:
-            waves = [load_audio(r.path, sample_rate) for r in
-                     tqdm(unique, desc="decoding RAVDESS audio", disable=not progress or len(unique) < 50, leave=False)]
-            lengths = np.array([len(w) for w in waves], dtype=np.int64)
-            cached = {"samples": np.concatenate(waves) if waves else np.zeros(0, np.float32), "lengths": lengths}
-            save_arrays("ravdess", key, **cached)
-        ends = np.cumsum(cached["lengths"])
-        self.waves: dict[str, np.ndarray] = {
-            r.id: cached["samples"][end - length: end] for r, end, length in zip(unique, ends, cached["lengths"])
-        }
-
-    def __getitem__(self, record_id: str) -> np.ndarray:
-        return self.waves[record_id]
+from . import registry
 
 
 class RecordDataset(Dataset):
-    """Prepared samples of one dataset split; `augment` (an AugmentConfig) only for training splits.
+    """Prepared samples of one dataset split, all of one modality; `augment` (an AugmentConfig) only for training
+    splits; `state`: what the modality's preparation needs besides a record (its `setup`, e.g. the AudioStore).
 
     An index may come with a draw seed, `(index, seed)`, as the training sampler gives them: the augmentation of
     a draw is then a function of that seed alone, so runs repeat exactly across worker counts, ranks and resumes.
     """
 
-    def __init__(self, records: list, dataset_index: int, preprocessor: Preprocessor, augment=None,
-                 audio_store: AudioStore | None = None, texts: dict[str, str] | None = None):
+    def __init__(self, records: list, dataset_index: int, preprocessor: Preprocessor, augment=None, state=None):
         self.records = records
-        self.texts = texts  # per record id, e.g. with dialogue context; default: the record's own text
+        self.modality = registry.modality_of_record(records[0]) if records else None
+        self.state = state
         self.dataset_index = dataset_index
         self.preprocessor = preprocessor
         self.augment = augment if augment is not None and augment.enabled else None
-        self.audio_store = audio_store
 
     def __len__(self) -> int:
         return len(self.records)
@@ -59,27 +33,14 @@ class RecordDataset(Dataset):
     def __getitem__(self, key) -> dict:
         index, draw_seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
-        sample = {"id": record.id, "label": record.label, "dataset": self.dataset_index}
-        pre = self.preprocessor
-        aug = self.augment if draw_seed is not None else None
-        rng = np.random.default_rng(draw_seed) if aug else None
-        if isinstance(record, TextRecord):
-            text = self.texts[record.id] if self.texts is not None else record.text
-            text = word_dropout(text, aug.word_dropout, rng) if aug else text
-            sample["text"] = pre.tokenize(text, keep_end=self.texts is not None)
-        elif isinstance(record, AudioRecord):
-            wave = self.audio_store[record.id]
-            if aug:
-                wave = augment_waveform(wave, aug.max_shift, aug.noise_snr_db, rng)
-            sample["audio"] = pre.prepare_audio(wave)
-        elif isinstance(record, ImageRecord):
-            pixels = record.pixels
-            if aug:
-                pixels = augment_image(pixels, aug.crop_scale_min, aug.hflip, aug.brightness, aug.contrast, rng)
-            sample["vision"] = pre.prepare_image(pixels)
-        else:
-            raise TypeError(f"unknown record type {type(record).__name__}")
-        return sample
+        augment = self.augment if draw_seed is not None else None
+        rng = np.random.default_rng(draw_seed) if augment else None
+        value = self.modality.prepare(record, self.state, self.preprocessor, augment, rng)
+        return {"id": record.id, "label": record.label, "dataset": self.dataset_index, self.modality.name: value}
+
+    def lengths(self) -> list[int]:
+        """Input length of every sample (for length bucketing)."""
+        return [self.modality.length(record, self.state) for record in self.records]
 
 
 class TrainingSet(ConcatDataset):
@@ -124,6 +85,3 @@ def merge_samples(samples: list[dict], modality_dropout: float = 0.0, rng: np.ra
             merged.pop(modality, None)
             merged.get("encoder_outputs", {}).pop(modality, None)
     return merged
-
-
-MODALITY_OF = {TextRecord: "text", AudioRecord: "audio", ImageRecord: "vision"}

@@ -38,8 +38,10 @@ class EncoderOutputDataset(Dataset):
     # What the samplers and the datamodule read from a dataset split.
     records = property(lambda self: self.base.records)
     dataset_index = property(lambda self: self.base.dataset_index)
-    audio_store = property(lambda self: self.base.audio_store)
-    texts = property(lambda self: self.base.texts)
+    state = property(lambda self: self.base.state)
+
+    def lengths(self) -> list[int]:
+        return self.base.lengths()
 
     def __len__(self) -> int:
         return len(self.base)

@@ -87,3 +87,8 @@ def read_meld(path: str | Path, skip_bad: bool = False) -> SplitRecords:
         getattr(result, split).extend(read_meld_csv(data_dir / name, split, policy))
     result.skipped = policy.skipped
     return result
+
+
+def read_meld_for(path: Path, data_config) -> SplitRecords:
+    """The registry's reader: MELD at `path` with the bad-row policy of `data_config`."""
+    return read_meld(path, skip_bad=data_config.skip_bad)

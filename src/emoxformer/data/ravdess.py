@@ -133,3 +133,15 @@ def read_ravdess(
         raise ConfigError(f"unknown RAVDESS split {split!r}: use 'actor' (speaker-independent) or 'random'")
     result.skipped = skipped
     return result
+
+
+def read_ravdess_for(path: Path, data_config) -> SplitRecords:
+    """The registry's reader: RAVDESS at `path`, split as `data_config` says (EmoBox fold `ravdess_fold` when set,
+    else `ravdess_val_actors` / `ravdess_test_actors`, or the reference code's random split)."""
+    if data_config.ravdess_fold is not None:
+        val_actors, test_actors = emobox_fold_actors(data_config.ravdess_fold)
+    else:
+        val_actors, test_actors = tuple(data_config.ravdess_val_actors), tuple(data_config.ravdess_test_actors)
+    return read_ravdess(path, split=data_config.ravdess_split, val_actors=val_actors, test_actors=test_actors,
+                        seed=data_config.split_seed, include_song=data_config.ravdess_include_song,
+                        skip_bad=data_config.skip_bad)

@@ -6,7 +6,8 @@ from collections import Counter
 from ..errors import DataError
 from ..labels import EMOTIONS
 from .records import SPLITS, SplitRecords
-from .sources import DATASET_NAMES, load_dataset
+from . import registry
+from .sources import load_dataset
 
 
 def split_summary(records: SplitRecords) -> dict:
@@ -19,10 +20,11 @@ def split_summary(records: SplitRecords) -> dict:
     return summary
 
 
-def summarize(data_config, datasets=DATASET_NAMES) -> dict:
-    """A summary of every dataset; a missing or broken one gets {"error": "..."} instead of counts."""
+def summarize(data_config, datasets=None) -> dict:
+    """A summary of each of `datasets` (default: every registered one); a missing or broken one gets
+    {"error": "..."} instead of counts."""
     result = {}
-    for name in datasets:
+    for name in registry.dataset_names() if datasets is None else datasets:
         try:
             result[name] = split_summary(load_dataset(data_config, name))
         except DataError as error:

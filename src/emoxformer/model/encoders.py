@@ -8,7 +8,9 @@ valid tokens do not depend on how much padding the batch added. One exception: g
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -316,23 +318,35 @@ def load_hf_backbone(name_or_path: str, saved_config: dict | None = None) -> nn.
         hf_logging.set_verbosity(verbosity)
 
 
+@dataclass(frozen=True)
+class EncoderFactory:
+    """How a modality's encoder is built: the from-scratch `builtin` one, or a wrapper around a Hugging Face model."""
+
+    builtin: Callable[[EmoXFormerConfig], nn.Module]
+    hugging_face: Callable[[nn.Module, EmoXFormerConfig], nn.Module]
+
+
+ENCODER_FACTORIES: dict[str, EncoderFactory] = {
+    "text": EncoderFactory(lambda c: ByteTextEncoder(c.builtin_width, c.builtin_text_layers, c.max_text_tokens),
+                           lambda model, c: HFTextEncoder(model)),
+    "audio": EncoderFactory(lambda c: LogMelConvEncoder(c.builtin_width, c.builtin_audio_mels, c.sample_rate),
+                            lambda model, c: HFAudioEncoder(model, c.audio_spec_augment, c.audio_exact_padding)),
+    "vision": EncoderFactory(lambda c: SmallFaceCNN(c.builtin_width, c.image_channels, c.vision_tokens),
+                             lambda model, c: HFVisionEncoder(model, c.vision_tokens)),
+}
+
+
 def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config: dict | None = None) -> nn.Module:
+    """The encoder of `modality` for `config.backbone(modality)`: "builtin", a native pretrained one (MobileNetV2,
+    the speaker LSTM), or a Hugging Face model by name or path."""
+    factory = ENCODER_FACTORIES[modality]
     backbone = config.backbone(modality)
     if is_builtin(backbone):
-        if modality == "text":
-            return ByteTextEncoder(config.builtin_width, config.builtin_text_layers, config.max_text_tokens)
-        if modality == "audio":
-            return LogMelConvEncoder(config.builtin_width, config.builtin_audio_mels, config.sample_rate)
-        return SmallFaceCNN(config.builtin_width, config.image_channels, config.vision_tokens)
+        return factory.builtin(config)
     native = build_native_encoder(modality, backbone, config, saved_backbone_config)
     if native is not None:
         return native
-    model = load_hf_backbone(resolve_backbone(backbone), saved_backbone_config)
-    if modality == "text":
-        return HFTextEncoder(model)
-    if modality == "audio":
-        return HFAudioEncoder(model, config.audio_spec_augment, config.audio_exact_padding)
-    return HFVisionEncoder(model, config.vision_tokens)
+    return factory.hugging_face(load_hf_backbone(resolve_backbone(backbone), saved_backbone_config), config)
 
 
 def resolve_image_settings(config: EmoXFormerConfig) -> None:

@@ -15,7 +15,7 @@ from ..data.datamodule import EmoDataModule
 from ..data.datasets import TrainingSet, merge_samples
 from ..data.pairing import label_matched_examples
 from ..evaluation import classification_metrics, format_metrics_table, metrics_by_dataset
-from ..labels import DATASET_NAMES, EMOTIONS
+from ..labels import EMOTIONS
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
@@ -130,7 +130,7 @@ def format_paired_table(paired: dict) -> str:
     return "\n".join(lines)
 
 
-def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]:
+def example_lines(predictions: dict, dataset_names: Sequence[str], count: int = 5, seed: int = 0) -> list[str]:
     """The reference code's 'Sample k: True = Happy, Pred = Happy' lines for random test samples."""
     rng = random.Random(seed)
     chosen = rng.sample(range(len(predictions["ids"])), min(count, len(predictions["ids"])))
@@ -138,6 +138,6 @@ def example_lines(predictions: dict, count: int = 5, seed: int = 0) -> list[str]
     for k, i in enumerate(chosen, start=1):
         true = EMOTIONS[int(predictions["labels"][i])].capitalize()
         pred = EMOTIONS[int(predictions["probabilities"][i].argmax())].capitalize()
-        name = DATASET_NAMES[int(predictions["dataset"][i])]
+        name = dataset_names[int(predictions["dataset"][i])]
         lines.append(f"Sample {k}: True = {true:<8} Pred = {pred:<8} ({name}: {predictions['ids'][i]})")
     return lines

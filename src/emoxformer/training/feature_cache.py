@@ -29,8 +29,7 @@ from tqdm.auto import tqdm
 
 from ..data.cache import cache_root
 from ..data.encoder_outputs import FeatureTable
-from ..data.records import AudioRecord, ImageRecord, TextRecord
-from ..data.sources import DATASET_MODALITY
+from ..data import registry
 from ..model.encoders import exact_padding
 from ..model.modeling import EmoXFormer
 
@@ -58,13 +57,7 @@ def _records_digest(records: list) -> str:
     digest = hashlib.sha256()
     for record in records:
         digest.update(record.id.encode())
-        if isinstance(record, TextRecord):
-            digest.update(record.text.encode())
-        elif isinstance(record, ImageRecord):
-            digest.update(np.ascontiguousarray(record.pixels).tobytes())
-        elif isinstance(record, AudioRecord):
-            stat = record.path.stat()
-            digest.update(f"{record.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        digest.update(registry.modality_of_record(record).content(record))
     return digest.hexdigest()
 
 
@@ -76,7 +69,7 @@ def _encoder_digest(encoder: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, texts_digest: str = "",
+def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, state_digest: str = "",
               seed: int | None = None) -> str:
     """The table's key. Augmented views are drawn from `seed`, so it counts only when views > 1."""
     settings = {field: getattr(model.config, field) for field in PREPROCESSING_FIELDS}
@@ -84,7 +77,7 @@ def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augme
     payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
                "seed": seed if augmented else None,
                "encoder": _encoder_digest(model.encoders[modality]), "records": _records_digest(records),
-               "texts": texts_digest, "version": 2}
+               "state": state_digest, "version": 3}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -124,14 +117,14 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
         raise ValueError("the feature cache is off (EMOXFORMER_CACHE=off): pass a folder for the tables")
     tables = {}
     for name in datamodule.names:
-        modality = DATASET_MODALITY[name]
+        modality = registry.dataset_modality(name)
         for split in splits:
             dataset = datamodule.splits[name][split]
             split_views = views if split == "train" else 1
             first_indices, rows = distinct_records(dataset.records)
             records = [dataset.records[i] for i in first_indices]
-            texts_digest = hashlib.sha256(json.dumps(dataset.texts, sort_keys=True).encode()).hexdigest() if dataset.texts else ""
-            key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, texts_digest,
+            state_digest = registry.modality(modality).state_digest(dataset.state)
+            key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, state_digest,
                             seed=datamodule.seed)
             folder = root / f"{name}-{split}-{key}"
             if not (folder / "meta.json").is_file():

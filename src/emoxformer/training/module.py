@@ -6,7 +6,6 @@ import math
 import lightning as L
 import torch
 
-from ..labels import DATASET_NAMES
 from ..evaluation import metrics_by_dataset
 from ..model.losses import build_loss
 from ..model.modeling import EmoXFormer
@@ -18,7 +17,7 @@ class EmoXFormerModule(L.LightningModule):
         self.model = model
         self.train_config, self.stage_config = train_config, stage_config
         self.loss_fn = build_loss(train_config.loss, train_config.focal_gamma)
-        self.dataset_indices = {name: DATASET_NAMES.index(name) for name in dataset_names}
+        self.dataset_indices = {name: index for index, name in enumerate(dataset_names)}  # as the datamodule numbers them
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, batch: dict) -> torch.Tensor:

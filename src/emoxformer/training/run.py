@@ -222,6 +222,7 @@ class TwoStageTrainer:
         validation = predict(model, datamodule, "val", config.train)
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
         self.predictions = predict(model, datamodule, "test", config.train)
+        self.dataset_names = list(datamodule.names)  # what the predictions' `dataset` indices point to
         extra = {"temperature": model.config.temperature}
         if len(datamodule.names) > 1:
             extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
