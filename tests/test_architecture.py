@@ -12,8 +12,9 @@ PACKAGE_ROOT = Path(emoxformer.__file__).parent
 # Predictor, so it sits with the applications.
 LAYERS = (
     ("leaves", ("emoxformer.labels", "emoxformer.errors", "emoxformer.version", "emoxformer.io_utils",
-                "emoxformer.config", "emoxformer.model.config", "emoxformer.evaluation")),
+                "emoxformer.config_io", "emoxformer.model.config", "emoxformer.evaluation")),
     ("data and model", ("emoxformer.data", "emoxformer.model")),
+    ("experiment config", ("emoxformer.config",)),  # checks dataset names against the data registry
     ("training and inference", ("emoxformer.training", "emoxformer.inference")),
     ("applications", ("emoxformer.cli", "emoxformer.demo", "emoxformer")),
 )

@@ -9,7 +9,7 @@ from ..audio_io import load_audio
 from ..augment import augment_waveform
 from ..cache import fingerprint, load_arrays, save_arrays
 from ..records import AudioRecord
-from ..registry import Modality, register_modality
+from ..specs import Modality
 
 
 class AudioStore:
@@ -63,4 +63,4 @@ def content(record: AudioRecord) -> bytes:
     return f"{record.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
 
 
-AUDIO = register_modality(Modality("audio", AudioRecord, setup, prepare, collate, length, content))
+AUDIO = Modality("audio", AudioRecord, setup, prepare, collate, length, content)

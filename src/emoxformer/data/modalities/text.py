@@ -9,7 +9,7 @@ import torch
 from ..augment import word_dropout
 from ..context import context_texts
 from ..records import TextRecord
-from ..registry import Modality, register_modality
+from ..specs import Modality
 
 
 def setup(records: list, data_config, preprocessor, progress: bool) -> dict[str, str] | None:
@@ -48,4 +48,4 @@ def state_digest(texts: dict[str, str] | None) -> str:
     return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest() if texts else ""
 
 
-TEXT = register_modality(Modality("text", TextRecord, setup, prepare, collate, length, content, state_digest))
+TEXT = Modality("text", TextRecord, setup, prepare, collate, length, content, state_digest)

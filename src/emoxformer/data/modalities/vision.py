@@ -7,7 +7,7 @@ import torch
 from ...model.preprocessing import PendingImage
 from ..augment import augment_image
 from ..records import ImageRecord
-from ..registry import Modality, register_modality
+from ..specs import Modality
 
 
 def setup(records: list, data_config, preprocessor, progress: bool) -> None:
@@ -50,4 +50,4 @@ def content(record: ImageRecord) -> bytes:
     return np.ascontiguousarray(record.pixels).tobytes()
 
 
-VISION = register_modality(Modality("vision", ImageRecord, setup, prepare, collate, length, content))
+VISION = Modality("vision", ImageRecord, setup, prepare, collate, length, content)

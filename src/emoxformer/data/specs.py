@@ -1,0 +1,37 @@
+"""What describes a modality and a dataset in the registry (data/registry.py)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .records import SplitRecords
+
+
+@dataclass(frozen=True)
+class Modality:
+    name: str
+    record_type: type
+    # (records of all splits, data config, preprocessor, progress) -> what `prepare` needs besides the record
+    setup: Callable[[list, Any, Any, bool], Any]
+    # (record, state, preprocessor, augment config or None, rng or None) -> the prepared sample's value
+    prepare: Callable[[Any, Any, Any, Any, Any], Any]
+    # (prepared values, their rows in the batch, batch size, collator) -> the model's inputs for this modality
+    collate: Callable[[list, list[int], int, Any], dict]
+    # (record, state) -> input length (characters, samples; 0 when lengths do not vary)
+    length: Callable[[Any, Any], int]
+    # (record) -> bytes that change whenever the record's content does (feature-cache keys)
+    content: Callable[[Any], bytes]
+    # (state) -> a string that changes whenever the state changes what `prepare` returns ("" when it cannot)
+    state_digest: Callable[[Any], str] = lambda state: ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    modality: str
+    read: Callable[[Path, Any], SplitRecords]  # (folder, data config) -> records by split
+    description: str = ""
+    # (data config) -> how many times an unpaired epoch repeats the training split (a small set among large ones)
+    replicate: Callable[[Any], int] = lambda data_config: 1
