@@ -31,7 +31,7 @@ from emoxformer.config import load_config  # noqa: E402
 from emoxformer.data.datamodule import EmoDataModule  # noqa: E402
 from emoxformer.data import registry  # noqa: E402
 from emoxformer.data.sources import dataset_modalities  # noqa: E402
-from emoxformer.model.input_format import record_input_format  # noqa: E402
+from emoxformer.training.input_format import record_input_format  # noqa: E402
 from emoxformer.model.modeling import EmoXFormer  # noqa: E402
 from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
 from emoxformer.training.module import EmoXFormerModule  # noqa: E402

@@ -13,7 +13,8 @@ PACKAGE_ROOT = Path(emoxformer.__file__).parent
 LAYERS = (
     ("leaves", ("emoxformer.labels", "emoxformer.errors", "emoxformer.version", "emoxformer.io_utils",
                 "emoxformer.config_io", "emoxformer.model.config", "emoxformer.evaluation")),
-    ("data and model", ("emoxformer.data", "emoxformer.model")),
+    ("model", ("emoxformer.model",)),  # builds and loads a model from its config alone: no data code
+    ("data", ("emoxformer.data",)),
     ("experiment config", ("emoxformer.config",)),  # checks dataset names against the data registry
     ("training and inference", ("emoxformer.training", "emoxformer.inference")),
     ("applications", ("emoxformer.cli", "emoxformer.demo", "emoxformer")),

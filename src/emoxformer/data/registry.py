@@ -78,6 +78,6 @@ for _spec in (
     DatasetSpec("meld", "text", read_meld_for, "MELD utterances (the *_sent_emo.csv files)"),
     DatasetSpec("ravdess", "audio", read_ravdess_for, "RAVDESS speech (Actor_XX/*.wav)",
                 replicate=lambda data_config: data_config.ravdess_replicate),
-    DatasetSpec("fer2013", "vision", read_fer2013_for, "FER2013 faces (fer2013.csv or image folders)"),
+    DatasetSpec("fer2013", "vision", read_fer2013_for, "FER2013 faces (fer2013.csv or image folders)", image_colour="grey"),
 ):
     register_dataset(_spec)

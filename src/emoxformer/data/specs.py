@@ -35,3 +35,4 @@ class DatasetSpec:
     description: str = ""
     # (data config) -> how many times an unpaired epoch repeats the training split (a small set among large ones)
     replicate: Callable[[Any], int] = lambda data_config: 1
+    image_colour: str = "colour"  # "grey": its images are grey, so a model trained on it sees colour photos as grey

@@ -25,10 +25,10 @@ from ..io_utils import atomic_write
 from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
 from ..evaluation import plot_confusion_matrix, plot_training_curves
-from ..model.input_format import record_input_format
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_best_score
+from .input_format import record_input_format
 from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict
 from .module import EmoXFormerModule
 
