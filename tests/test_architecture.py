@@ -12,7 +12,7 @@ PACKAGE_ROOT = Path(emoxformer.__file__).parent
 # Predictor, so it sits with the applications.
 LAYERS = (
     ("leaves", ("emoxformer.labels", "emoxformer.errors", "emoxformer.version", "emoxformer.io_utils",
-                "emoxformer.config_io", "emoxformer.model.config", "emoxformer.evaluation")),
+                "emoxformer.config_io", "emoxformer.model.config", "emoxformer.metrics")),
     ("model", ("emoxformer.model",)),  # builds and loads a model from its config alone: no data code
     ("data", ("emoxformer.data",)),
     ("experiment config", ("emoxformer.config",)),  # checks dataset names against the data registry

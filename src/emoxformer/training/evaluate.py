@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..data.datamodule import EmoDataModule
 from ..data.datasets import TrainingSet, merge_samples
 from ..data.pairing import label_matched_examples
-from ..evaluation import classification_metrics, format_metrics_table, metrics_by_dataset
+from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..labels import EMOTIONS
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES

@@ -6,7 +6,7 @@ import math
 import lightning as L
 import torch
 
-from ..evaluation import metrics_by_dataset
+from ..metrics import metrics_by_dataset
 from ..model.losses import build_loss
 from ..model.modeling import EmoXFormer
 

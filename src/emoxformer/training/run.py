@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..io_utils import atomic_write
 from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
-from ..evaluation import plot_confusion_matrix, plot_training_curves
+from .plots import plot_confusion_matrix, plot_training_curves
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_best_score
