@@ -1,7 +1,6 @@
 """Classification metrics (torchmetrics) per dataset, and their table text."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from torchmetrics.functional.classification import (

@@ -288,9 +288,9 @@ def build_native_encoder(modality: str, backbone: str, config: EmoXFormerConfig,
     With `saved_config` (a saved EmoXFormer) only the architecture is built: its weights come with the model."""
     from . import mobilenet, speaker_lstm
 
-    if modality == "vision" and mobilenet.is_mobilenet(backbone):
+    if modality == "vision" and mobilenet.BACKBONE.matches(backbone):
         return mobilenet.build_face_encoder(backbone, config, saved_config)
-    if modality == "audio" and speaker_lstm.is_speaker_lstm(backbone):
+    if modality == "audio" and speaker_lstm.BACKBONE.matches(backbone):
         return speaker_lstm.build_speech_encoder(backbone, config, saved_config)
     return None
 
@@ -356,7 +356,7 @@ def resolve_image_settings(config: EmoXFormerConfig) -> None:
         return
     from . import mobilenet
 
-    if mobilenet.is_mobilenet(config.vision_backbone):
+    if mobilenet.BACKBONE.matches(config.vision_backbone):
         mobilenet.set_image_settings(config)
         return
     from transformers import AutoConfig, AutoImageProcessor

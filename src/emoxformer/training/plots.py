@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..labels import EMOTIONS, NUM_CLASSES
+
 
 def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> None:
     import matplotlib
