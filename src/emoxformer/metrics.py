@@ -1,7 +1,6 @@
 """Classification metrics (torchmetrics) per dataset, and their table text."""
 from __future__ import annotations
 
-
 import torch
 from torchmetrics.functional.classification import (
     multiclass_accuracy, multiclass_confusion_matrix, multiclass_f1_score, multiclass_precision, multiclass_recall,
