@@ -72,6 +72,43 @@ def test_huge_pixel_values_are_not_wrapped_into_range():
     assert problems[:2] == ["pixel value above 255"] * 2 and kept.tolist() == [2]
 
 
+def _python_decode(text, n_values):
+    """What a row means, by Python's int: (values or None, problem)."""
+    if text.encode("ascii", errors="replace").translate(None, delete=b"0123456789 \t\r\n"):
+        return None, "pixel string holds non-numeric tokens"
+    numbers = [int(token) for token in text.split()]
+    if len(numbers) != n_values:
+        return None, f"pixel string has {len(numbers)} values, expected {n_values}"
+    return (None, "pixel value above 255") if max(numbers) > 255 else (numbers, "")
+
+
+def test_decode_agrees_with_pythons_int_on_every_kind_of_row(monkeypatch):
+    """Leading zeros ("0255", valid), 3-digit values above 255, long digit runs, stray characters, missing and extra
+    values, odd whitespace and empty rows, spread over chunks of 4 rows."""
+    import emoxformer.data.fer2013 as fer2013
+
+    monkeypatch.setattr(fer2013, "_ROWS_PER_CHUNK", 4)
+    rng = np.random.default_rng(5)
+    n_values = 30
+    rows = []
+    for kind in rng.integers(0, 10, 120):
+        tokens = [str(v) for v in rng.integers(0, 256, n_values)]
+        at = int(rng.integers(n_values))
+        tokens[at] = {1: "0" * int(rng.integers(1, 5)) + tokens[at], 2: str(rng.integers(256, 1000)),
+                      3: str(rng.integers(1000, 10**12)), 4: tokens[at] + "x", 5: "\u00e9"}.get(kind, tokens[at])
+        tokens = tokens[:-1] if kind == 6 else tokens + ["9"] if kind == 7 else tokens
+        separators = rng.choice([" ", "  ", "\t", " \r ", "\n"], len(tokens), p=[0.9, 0.025, 0.025, 0.025, 0.025])
+        text = "".join(t + s for t, s in zip(tokens, separators)).rstrip() if kind != 8 else ""
+        rows.append((" " + text) if rng.random() < 0.1 else text)
+    images, kept, problems = decode_pixel_strings(rows, n_values)
+    expected = [_python_decode(row, n_values) for row in rows]
+    assert problems == [problem for _, problem in expected]
+    assert kept.tolist() == [row for row, (values, _) in enumerate(expected) if values is not None]
+    assert np.array_equal(images, np.array([values for values, _ in expected if values is not None], dtype=np.uint8))
+    assert {"", "pixel value above 255", "pixel string holds non-numeric tokens"} < set(problems)
+    assert any(problem.startswith("pixel string has") for problem in problems)
+
+
 def test_bad_row_in_a_later_chunk_is_named_in_the_file(tmp_path):
     rng = np.random.default_rng(3)
     rows = [_pixel_row(rng, 2304)[1] for _ in range(1030)]
