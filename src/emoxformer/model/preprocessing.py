@@ -161,3 +161,7 @@ class PendingImage:
 
     def __init__(self, pixels: np.ndarray, preprocessor: Preprocessor):
         self.pixels, self.preprocessor = pixels, preprocessor
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """np.asarray(pending) is its pixels."""
+        return np.array(self.pixels, dtype=dtype, copy=copy)
