@@ -11,7 +11,7 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class TextRecord:
-    """One MELD utterance."""
+    """One utterance: MELD's, or a text manifest's row (dialogue and utterance ids numbered by the reader)."""
 
     id: str
     label: int
@@ -24,23 +24,25 @@ class TextRecord:
 
 @dataclass(frozen=True)
 class AudioRecord:
-    """One RAVDESS file with the seven fields of its name."""
+    """One speech clip. A RAVDESS file also carries the seven fields of its name; other clips (a manifest's)
+    leave them 0."""
 
     id: str
     label: int
     path: Path
-    modality: int
-    vocal_channel: int
-    emotion_code: int
-    intensity: int
-    statement: int
-    repetition: int
-    actor: int
+    modality: int = 0
+    vocal_channel: int = 0
+    emotion_code: int = 0
+    intensity: int = 0
+    statement: int = 0
+    repetition: int = 0
+    actor: int = 0
 
 
 @dataclass(frozen=True, eq=False)
 class ImageRecord:
-    """One FER2013 face: a grey uint8 array (48x48 in the real data)."""
+    """One face: uint8 pixels, grey [H, W] (48x48 in FER2013) or colour [H, W, 3]; `usage` is FER2013's Usage
+    column, or the split of a manifest's row."""
 
     id: str
     label: int

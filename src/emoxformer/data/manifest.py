@@ -1,0 +1,440 @@
+"""Any corpus through a manifest: a CSV or JSONL file listing a corpus's samples, read into the records of its
+modality and registered as a dataset (`data.extra` in the experiment config, `--manifest` of `evaluate` and
+`data summary`).
+
+Columns (CSV header or JSONL keys; other columns are ignored):
+- `text` (text corpora) or `path` (speech clips, face images; relative paths start at the manifest's folder, or at
+  the entry's `root`);
+- `label`: one of the seven emotions, or a label the label map names;
+- `split`: train, val or test (dev, valid and validation mean val); not needed when the manifest is given per split
+  as a mapping {train: FILE, val: FILE, test: FILE};
+- optional `speaker`, `dialogue`, `turn` (text: dialogue context in file order, or by `turn` when given) and `id`.
+EmoBox's JSONL is read as it is: `key` (the id), `wav` (the path), `emo` (the label; `length`, `channel` and the rest
+are ignored), one file per split.
+
+Labels: the seven names (anger, disgust, fear, happy, sad, surprise, neutral, any case) map to themselves. Other
+labels need a label map: the manifest's header (JSONL: a first line `{"label_map": {"angry": "anger"}}`; CSV: a
+line `# label_map: {"angry": "anger"}` above the column names) and/or the config's `label_map` (which wins). EmoBox's
+`emo` codes and names (ang, hap, sad, neu, fea, dis, sur; Angry, Happy, Fearful, Surprised, ...) are known without one;
+its "calm" is not mapped (the RAVDESS reader's calm -> neutral follows the reference code, which is a choice a corpus
+of one's own should make explicitly). Labels left unmapped stop the reading with their names and counts, or, with
+`drop_unmapped`, drop their rows, each counted in the summary's `skipped`.
+
+Bad rows (a file that does not exist or cannot be decoded, an unknown split, empty text, a missing column) name the
+manifest and row (the line number) and stop the reading, or are skipped and counted with `data.skip_bad`.
+
+A corpus without validation rows (EmoBox ships train and test per fold) validates on `val_fraction` of its training
+rows: whole speakers when the rows name them (speaker-independent), else a stratified random share (`data.split_seed`).
+
+Images are decoded when the manifest is read and held in memory, as FER2013's are: about 140 us and 2.3 KB per
+48x48 PNG (a FER-size corpus of 35,000 faces: 5 s, 80 MB), but about 2 ms and 150 KB per 224x224 colour JPEG, so
+a corpus of hundreds of thousands of large images wants lazy loading, which this reader does not do.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import ConfigError, DataError
+from ..labels import EMOTIONS, LABEL_TO_INDEX
+from ..model.preprocessing import to_uint8_image
+from . import registry
+from .audio_io import check_wav_complete
+from .errors_policy import BadRowPolicy
+from .records import SPLITS, AudioRecord, ImageRecord, SplitRecords, TextRecord
+from .text_cleaning import clean_utterance
+
+# A manifest's split names -> this project's.
+SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "valid": "val", "validation": "val", "test": "test"}
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# EmoBox's `emo` values (codes and names across its corpora), used only for manifests whose label column is `emo`.
+EMOBOX_LABELS = {
+    "ang": "anger", "angry": "anger", "anger": "anger",
+    "dis": "disgust", "disgust": "disgust", "disgusted": "disgust",
+    "fea": "fear", "fear": "fear", "fearful": "fear",
+    "hap": "happy", "happy": "happy", "happiness": "happy", "joy": "happy",
+    "sad": "sad", "sadness": "sad",
+    "sur": "surprise", "surprise": "surprise", "surprised": "surprise",
+    "neu": "neutral", "neutral": "neutral",
+}
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+_HEADER = re.compile(r"^#\s*label_map\s*:\s*(.*)$")
+_VALUE_COLUMNS = {"text": ("text",), "audio": ("path", "wav"), "vision": ("path",)}
+_LABEL_COLUMNS = ("label", "emo")
+
+
+@dataclass
+class _Row:
+    where: tuple[Path, int]  # manifest, line
+    id: str
+    label: int
+    split: str | None
+    value: Any  # text, a clip's path, or an image's pixels
+    speaker: str
+    dialogue: str
+    turn: int | None
+
+
+def canonical_split(value: Any) -> str | None:
+    return SPLIT_NAMES.get(str(value).strip().lower())
+
+
+def manifest_files(manifest: str | dict) -> list[tuple[Path, str | None]]:
+    """(file, the split all its rows belong to, or None when a `split` column says) for a manifest given as one
+    file or as {split: file}."""
+    if isinstance(manifest, dict):
+        return [(Path(file), canonical_split(split)) for split, file in manifest.items()]
+    return [(Path(manifest), None)]
+
+
+def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_test: bool = False) -> SplitRecords:
+    """The records of manifest corpus `entry` (name, modality, manifest, root, label_map, drop_unmapped,
+    val_fraction) by split; `every_row`: all rows in `test` whatever their split (what `evaluate --manifest`
+    scores); `unsplit_as_test`: a file without a split column is test rows (else refused, as training needs splits).
+    Problems raise DataError naming the manifest (and row); `data_config.skip_bad` skips bad rows."""
+    skip_bad = bool(getattr(data_config, "skip_bad", False))
+    seed = int(getattr(data_config, "split_seed", 42))
+    policy = BadRowPolicy(skip_bad)
+    rows: list[_Row] = []
+    unmapped: Counter = Counter()
+    dropped: list[str] = []
+    seen: dict[str, tuple[Path, int]] = {}
+    for path, file_split in manifest_files(entry.manifest):
+        header_map, columns, lines = _read_table(path)
+        value_column, label_column = _columns(path, columns, entry.modality)
+        if file_split is None and not every_row and "split" not in columns:
+            if unsplit_as_test:
+                file_split = "test"
+            else:
+                raise DataError(path, "no split column: give each row a split (train, val or test), or give the "
+                                      "manifest per split as {train: FILE, val: FILE, test: FILE}")
+        labels = label_map(path, header_map, entry.label_map, emobox=label_column == "emo")
+        base = Path(entry.root) if getattr(entry, "root", None) else path.parent
+        for line, values in lines:
+            if isinstance(values, str):  # a line that is not a JSON object
+                policy.bad(path, values, line)
+                continue
+            row = _parse_row(path, line, values, value_column, label_column, labels, file_split, every_row, base,
+                             entry, policy, unmapped, dropped)
+            if row is None:
+                continue
+            if row.id in seen:
+                policy.bad(path, f"duplicate id {row.id!r} (first at {seen[row.id][0].name}, row {seen[row.id][1]})", line)
+                continue
+            seen[row.id] = row.where
+            rows.append(row)
+    if unmapped and not entry.drop_unmapped:
+        names = ", ".join(f"{label!r} ({count})" for label, count in unmapped.most_common())
+        raise DataError(_describe(entry.manifest), f"labels not among the 7 emotions and not mapped: {names}; map them "
+                        f"with a label map (the manifest's label_map header or the config's label_map) or drop them "
+                        f"with drop_unmapped")
+    if not every_row:
+        _hold_out_validation(rows, float(getattr(entry, "val_fraction", 0.1)), seed)
+    result = SplitRecords(skipped=policy.skipped + dropped)
+    _to_records(rows, entry.name, entry.modality, result)
+    return result
+
+
+def _describe(manifest: str | dict) -> str:
+    return manifest if isinstance(manifest, str) else ", ".join(str(f) for f in manifest.values())
+
+
+# ----------------------------------------------------------------------------- files
+def _read_table(path: Path) -> tuple[dict, list[str], Iterator[tuple[int, dict | str]]]:
+    """(the header's label map, the column names, (line, row mapping or problem) for each row)."""
+    if not path.is_file():
+        raise DataError(path, "manifest not found")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(path, "manifest is not UTF-8 text") from None
+    except OSError as exc:
+        raise DataError(path, f"unreadable manifest ({exc.__class__.__name__})") from None
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson") or (path.suffix.lower() not in (".csv", ".tsv")
+                                                                 and text.lstrip().startswith("{")):
+        return _read_jsonl(path, text)
+    return _read_csv(path, text, "\t" if path.suffix.lower() == ".tsv" else ",")
+
+
+def _read_jsonl(path: Path, text: str):
+    rows: list[tuple[int, dict | str]] = []
+    header: dict = {}
+    for line, content in enumerate(text.splitlines(), start=1):
+        if not content.strip():
+            continue
+        try:
+            value = json.loads(content)
+        except json.JSONDecodeError as exc:
+            rows.append((line, f"not a JSON object ({exc.msg})"))
+            continue
+        if not isinstance(value, dict):
+            rows.append((line, f"not a JSON object (a {type(value).__name__})"))
+        elif not rows and not header and set(value) == {"label_map"}:
+            header = _header_map(path, line, value["label_map"])
+        else:
+            rows.append((line, value))
+    if not rows:
+        raise DataError(path, "manifest holds no rows")
+    first = next((values for _, values in rows if isinstance(values, dict)), {})
+    return header, list(first), rows
+
+
+def _read_csv(path: Path, text: str, delimiter: str):
+    lines = text.splitlines(keepends=True)
+    header: dict = {}
+    start = 0
+    while start < len(lines) and (lines[start].startswith("#") or not lines[start].strip()):
+        match = _HEADER.match(lines[start].strip())
+        if match:
+            try:
+                header.update(_header_map(path, start + 1, json.loads(match.group(1))))
+            except json.JSONDecodeError as exc:
+                raise DataError(path, f"label_map header is not a JSON object ({exc.msg})", start + 1) from None
+        start += 1
+    reader = csv.reader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
+    try:
+        columns = [c.strip().lower() for c in next(reader)]
+    except StopIteration:
+        raise DataError(path, "manifest holds no column names") from None
+    rows: list[tuple[int, dict | str]] = []
+    try:
+        for values in reader:
+            line = start + reader.line_num
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(columns):
+                rows.append((line, f"{len(values)} fields, the header has {len(columns)} ({', '.join(columns)})"))
+            else:
+                rows.append((line, dict(zip(columns, values))))
+    except csv.Error as exc:
+        raise DataError(path, f"not a readable CSV ({exc})", start + reader.line_num) from None
+    if not rows:
+        raise DataError(path, "manifest holds no rows")
+    return header, columns, rows
+
+
+def _header_map(path: Path, line: int, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise DataError(path, f"label_map must map labels to emotions, got {type(value).__name__}", line)
+    return value
+
+
+def _columns(path: Path, columns: list[str], modality: str) -> tuple[str, str]:
+    value_column = next((c for c in _VALUE_COLUMNS[modality] if c in columns), None)
+    label_column = next((c for c in _LABEL_COLUMNS if c in columns), None)
+    if value_column is None or label_column is None:
+        wanted = "text" if modality == "text" else "path (or EmoBox's wav)" if modality == "audio" else "path"
+        raise DataError(path, f"a {modality} manifest needs the columns {wanted}, label (or EmoBox's emo) and split; "
+                              f"found {', '.join(columns) or 'none'}")
+    return value_column, label_column
+
+
+# ----------------------------------------------------------------------------- labels
+def label_map(path, header: dict, config: dict | None, emobox: bool = False) -> dict[str, int]:
+    """Label (lower case) -> emotion index: the seven names, EmoBox's labels for an `emo` column, the header's map,
+    then the config's (later ones win)."""
+    mapping = {name: LABEL_TO_INDEX[name] for name in EMOTIONS}
+    if emobox:
+        mapping.update({label: LABEL_TO_INDEX[name] for label, name in EMOBOX_LABELS.items()})
+    for source, given in (("the manifest's label_map", header), ("label_map", config or {})):
+        for label, emotion in given.items():
+            target = str(emotion).strip().lower()
+            if target not in LABEL_TO_INDEX:
+                raise DataError(path, f"{source} maps {label!r} to {emotion!r}, which is not one of {', '.join(EMOTIONS)}")
+            mapping[str(label).strip().lower()] = LABEL_TO_INDEX[target]
+    return mapping
+
+
+# ----------------------------------------------------------------------------- rows
+def _parse_row(path: Path, line: int, values: dict, value_column: str, label_column: str, labels: dict[str, int],
+               file_split: str | None, every_row: bool, base: Path, entry, policy: BadRowPolicy, unmapped: Counter,
+               dropped: list[str]) -> _Row | None:
+    missing = [c for c in (value_column, label_column) if _text(values.get(c)) == ""]
+    if missing:
+        policy.bad(path, "empty text" if missing == ["text"] else f"empty or missing {' and '.join(missing)}", line)
+        return None
+    label_text = _text(values[label_column])
+    label = labels.get(label_text.lower())
+    if label is None:
+        unmapped[label_text] += 1
+        dropped.append(str(DataError(path, f"label {label_text!r} is not mapped to the 7 emotions (dropped)", line)))
+        return None
+    split = "test" if every_row else file_split
+    if split is None:
+        split = canonical_split(_text(values.get("split")))
+        if split is None:
+            policy.bad(path, f"unknown split {_text(values.get('split'))!r} (use train, val or test; dev, valid and "
+                             "validation mean val)", line)
+            return None
+    raw = _text(values[value_column])
+    if entry.modality == "text":
+        value = clean_utterance(raw)
+        if not value:
+            policy.bad(path, "empty text", line)
+            return None
+        key = _text(values.get("id")) or _text(values.get("key")) or f"{path.stem}/{line}"
+    else:
+        media = Path(raw) if Path(raw).is_absolute() else base / raw
+        try:
+            value = _check_audio(media) if entry.modality == "audio" else _decode_image(media)
+        except DataError as error:
+            policy.bad(path, error.problem + f" ({media})", line)
+            return None
+        key = _text(values.get("id")) or _text(values.get("key")) or raw
+    turn = _text(values.get("turn"))
+    if turn and not re.fullmatch(r"-?\d+", turn):
+        policy.bad(path, f"turn must be an integer, got {turn!r}", line)
+        return None
+    return _Row((path, line), f"{entry.name}/{key}", label, split, value, _text(values.get("speaker")),
+                _text(values.get("dialogue")), int(turn) if turn else None)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _check_audio(path: Path) -> Path:
+    if not path.is_file():
+        raise DataError(path, "audio file not found")
+    check_wav_complete(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise DataError(path, f"unreadable audio ({str(exc).splitlines()[0]})") from None
+    if info.frames == 0:
+        raise DataError(path, "audio file holds no samples")
+    return path
+
+
+def _decode_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(path, "image file not found")
+    try:
+        with Image.open(path) as image:
+            return to_uint8_image(image)  # grey stays [H, W], colour becomes [H, W, 3]
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(path, f"unreadable image ({exc.__class__.__name__})") from None
+
+
+# ----------------------------------------------------------------------------- splits and records
+def _hold_out_validation(rows: list[_Row], fraction: float, seed: int) -> None:
+    """Without validation rows, move `fraction` of the training rows to `val`: whole speakers when the training rows
+    name speakers, else a stratified share of each label."""
+    if fraction <= 0 or any(row.split == "val" for row in rows):
+        return
+    train = [row for row in rows if row.split == "train"]
+    if len(train) < 2:
+        return
+    rng = np.random.default_rng(seed)
+    speakers = sorted({row.speaker for row in train})
+    if all(row.speaker for row in train) and len(speakers) >= 2:
+        counts = Counter(row.speaker for row in train)
+        held, total = set(), 0
+        for index in rng.permutation(len(speakers)):
+            if total >= fraction * len(train) or len(held) == len(speakers) - 1:
+                break
+            held.add(speakers[index])
+            total += counts[speakers[index]]
+        chosen = [row for row in train if row.speaker in held]
+    else:
+        chosen = []
+        for label in sorted({row.label for row in train}):
+            members = [row for row in train if row.label == label]
+            picks = rng.permutation(len(members))[: int(round(len(members) * fraction))]
+            chosen += [members[i] for i in sorted(picks)]
+    for row in chosen:
+        row.split = "val"
+
+
+def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords) -> None:
+    dialogues: dict[tuple[str, str], int] = {}
+    turns: Counter = Counter()
+    for row in rows:
+        if modality == "audio":
+            record = AudioRecord(id=row.id, label=row.label, path=row.value)
+        elif modality == "vision":
+            record = ImageRecord(id=row.id, label=row.label, usage=row.split, pixels=row.value)
+        else:
+            # Rows of one dialogue (and split) are its turns, ordered by `turn` or else by their order in the file;
+            # a row without a dialogue is a dialogue of its own (no context).
+            dialogue = (row.split, row.dialogue or f"\0{row.id}")
+            dialogue_id = dialogues.setdefault(dialogue, len(dialogues))
+            turns[dialogue] += 1
+            record = TextRecord(id=row.id, label=row.label, text=row.value, speaker=row.speaker,
+                                dialogue_id=dialogue_id, utterance_id=row.turn if row.turn is not None else turns[dialogue],
+                                split=row.split)
+        result[row.split].append(record)
+
+
+# ----------------------------------------------------------------------------- registry, evaluation
+def register_manifest_dataset(entry) -> registry.DatasetSpec:
+    """Register `entry` (a `data.extra` item) as a dataset. Its reader takes the entry of that name from the data
+    config it is given (so a config's own manifest is read), else this one."""
+    def read(folder: Path, data_config) -> SplitRecords:
+        current = next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
+        return read_manifest(current, data_config)
+
+    return registry.register_dataset(registry.DatasetSpec(
+        entry.name, entry.modality, read, f"{entry.modality} manifest {_describe(entry.manifest)}",
+        image_colour=getattr(entry, "image_colour", "colour")))
+
+
+def summarize_manifest(entry, data_config) -> dict:
+    """{name: summary} of one manifest corpus (a `data.extra` entry), or {name: {"error": ...}}. A manifest without
+    split information (an evaluation set) counts every row under test."""
+    from .summary import split_summary
+
+    try:
+        return {entry.name: split_summary(read_manifest(entry, data_config, unsplit_as_test=True))}
+    except DataError as error:
+        return {entry.name: {"error": str(error)}}
+
+
+def guess_modality(manifest: str | Path) -> str:
+    """A manifest's modality from its columns: `text` -> text; else the file type of the first row's `path`/`wav`."""
+    header, columns, rows = _read_table(Path(manifest))
+    if "text" in columns:
+        return "text"
+    first = next((values for _, values in rows if isinstance(values, dict)), {})
+    suffix = Path(_text(first.get("path") or first.get("wav"))).suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    if suffix in IMAGE_SUFFIXES:
+        return "vision"
+    raise ConfigError(f"{manifest}: cannot tell the modality from its columns ({', '.join(columns)}); pass --modality")
+
+
+def corpus_name(manifest: str | Path) -> str:
+    """A dataset name from a manifest's file name (`CREMA-D test.jsonl` -> `crema_d_test`), never a built-in's."""
+    name = re.sub(r"[^a-z0-9_]+", "_", Path(manifest).stem.lower()).strip("_") or "manifest"
+    name = name if name[0].isalpha() else f"m_{name}"
+    return f"{name}_manifest" if name in ("meld", "ravdess", "fer2013") else name
+
+
+def evaluation_datamodule(data_config, preprocessor, batch_size: int, progress: bool = False):
+    """A datamodule whose test split is every row of the one manifest corpus in `data_config.extra` (its train and
+    val splits stay empty, which `EmoDataModule.setup` refuses for training, so its splits are set here)."""
+    from .datamodule import EmoDataModule
+    from .datasets import RecordDataset
+
+    entry = data_config.extra[0]
+    records = read_manifest(entry, data_config, every_row=True)
+    if not records.test:
+        raise DataError(_describe(entry.manifest), "no rows to evaluate")
+    datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=batch_size, progress=progress)
+    state = registry.modality(entry.modality).setup(records.test, data_config, preprocessor, progress)
+    datamodule.records[entry.name] = records
+    datamodule.splits[entry.name] = {split: RecordDataset(records[split], 0, preprocessor, None, state) for split in SPLITS}
+    return datamodule

@@ -1,0 +1,217 @@
+"""Any corpus through a manifest: the reader (data/manifest.py)."""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from emoxformer.config import load_config
+from emoxformer.data import registry
+from emoxformer.data.manifest import read_manifest, register_manifest_dataset, summarize_manifest
+from emoxformer.data.records import ImageRecord, TextRecord
+from emoxformer.data.sample_data import draw_face, sample_utterance, synthesize_voice
+from emoxformer.errors import DataError
+from emoxformer.labels import DATASET_NAMES, EMOTIONS, LABEL_TO_INDEX
+from emoxformer.model.preprocessing import Preprocessor
+
+# RAVDESS emotion codes of the sample voices, per emotion.
+VOICE = {"neutral": 1, "happy": 3, "sad": 4, "anger": 5, "fear": 6, "disgust": 7, "surprise": 8}
+
+
+@pytest.fixture(autouse=True)
+def forget_manifest_datasets():
+    """Each test registers its own corpora; none outlives it."""
+    yield
+    for name in registry.dataset_names():
+        if name not in DATASET_NAMES:
+            registry.unregister_dataset(name)
+
+
+@dataclass
+class Entry:
+    """A `data.extra` item as the reader sees it."""
+
+    name: str
+    modality: str
+    manifest: str | dict
+    root: str | None = None
+    label_map: dict = field(default_factory=dict)
+    drop_unmapped: bool = False
+    val_fraction: float = 0.1
+    image_colour: str = "colour"
+
+
+def read(entry: Entry, skip_bad: bool = False, **options):
+    return read_manifest(entry, SimpleNamespace(skip_bad=skip_bad, split_seed=42), **options)
+
+
+def write_jsonl(path: Path, rows: list[dict], header: dict | None = None) -> Path:
+    lines = ([json.dumps({"label_map": header})] if header is not None else []) + [json.dumps(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_clips(folder: Path, per_class: int, seed: int = 0, labels=EMOTIONS) -> list[tuple[str, str]]:
+    """`per_class` one-second 16 kHz WAVs of the sample voice per emotion: (path relative to `folder`, emotion)."""
+    rng = np.random.default_rng(seed)
+    (folder / "wav").mkdir(parents=True, exist_ok=True)
+    clips = []
+    for emotion in labels:
+        for k in range(per_class):
+            name = f"wav/{emotion}_{seed}_{k}.wav"
+            sf.write(folder / name, synthesize_voice(rng, VOICE[emotion], 1 + k % 24, 1.0, rate=16_000), 16_000)
+            clips.append((name, emotion))
+    return clips
+
+
+def audio_corpus(folder: Path, per_split=(3, 1, 1)) -> Path:
+    """An audio manifest with a split column: per_split clips per emotion in train, val (as `dev`) and test."""
+    rows = []
+    for split, count in zip(("train", "dev", "test"), per_split):
+        rows += [{"path": path, "label": label, "split": split} for path, label in write_clips(folder, count, seed=len(rows))]
+    return write_jsonl(folder / "corpus.jsonl", rows)
+
+
+# ============================================================================= the reader
+# ----------------------------------------------------------------------------- each modality
+def test_text_csv_with_a_label_map_header_and_dialogue_context(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ['# label_map: {"joy": "happy", "Angry": "anger"}', "text,label,split,speaker,dialogue,turn"]
+    for split in ("train", "validation", "test"):
+        for i, label in enumerate(["joy", "Angry", "sad", "neutral"]):
+            emotion = {"joy": "happy", "Angry": "anger"}.get(label, label)
+            lines.append(f'"{sample_utterance(rng, emotion)}",{label},{split},S{i % 2},d{split},{4 - i}')
+    (tmp_path / "talk.csv").write_text("\n".join(lines) + "\n")
+    records = read(Entry("talk", "text", str(tmp_path / "talk.csv")))
+    assert [len(records[s]) for s in ("train", "val", "test")] == [4, 4, 4]
+    first = records.train[0]
+    assert isinstance(first, TextRecord) and first.label == LABEL_TO_INDEX["happy"] and first.speaker == "S0"
+    assert [r.label for r in records.val] == [LABEL_TO_INDEX[e] for e in ("happy", "anger", "sad", "neutral")]
+    # `turn` orders the dialogue: the row with turn 3 follows the row with turn 2.
+    texts = registry.modality("text").setup(records.train, SimpleNamespace(text_context=1),
+                                            Preprocessor(load_config("quickstart").model), False)
+    assert texts[records.train[1].id].startswith("S0: ") and texts[records.train[1].id].endswith(records.train[1].text)
+    assert records.train[2].text in texts[records.train[1].id]
+
+
+def test_image_folder_pngs_are_decoded_at_read_time(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["path,label,split"]
+    for split, count in (("train", 2), ("val", 1), ("test", 1)):
+        for emotion in EMOTIONS:
+            for k in range(count):
+                name = f"faces/{split}/{emotion}_{k}.png"
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(draw_face(rng, emotion)).save(tmp_path / name)
+                rows.append(f"{name},{emotion},{split}")
+    colour = tmp_path / "faces" / "colour.png"
+    Image.fromarray(np.zeros((60, 50, 3), np.uint8)).save(colour)
+    rows.append(f"{colour},happy,test")  # an absolute path, a colour image of another size
+    (tmp_path / "faces.csv").write_text("\n".join(rows) + "\n")
+    records = read(Entry("faces", "vision", str(tmp_path / "faces.csv")))
+    assert [len(records[s]) for s in ("train", "val", "test")] == [14, 7, 8]
+    assert isinstance(records.test[0], ImageRecord) and records.test[0].pixels.shape == (48, 48)
+    assert records.test[-1].pixels.shape == (60, 50, 3) and records.test[-1].usage == "test"
+    # Grey faces are declared, as FER2013's are, so a model trained on them sees photos grey too.
+    assert register_manifest_dataset(Entry("faces", "vision", "faces.csv")).image_colour == "colour"
+    assert register_manifest_dataset(Entry("faces", "vision", "faces.csv", image_colour="grey")).image_colour == "grey"
+
+
+# ----------------------------------------------------------------------------- EmoBox
+def test_emobox_manifests_per_split_as_they_are(tmp_path):
+    """EmoBox's fold files: key, wav (relative to the data folder EmoBox was given), emo codes or names, no split and
+    no validation file, so a stratified share of train validates."""
+    data = tmp_path / "emobox-data"
+    clips = write_clips(data / "downloads" / "crema", 4)
+    codes = {"anger": "ang", "happy": "Happy", "sad": "sad", "neutral": "neu", "fear": "Fearful", "disgust": "dis",
+             "surprise": "Surprised"}
+
+    def rows(part):
+        return [{"key": f"crema-{Path(path).stem}", "dataset": "crema", "wav": f"downloads/crema/{path}", "type": "raw",
+                 "sample_rate": 16000, "length": 1.0, "task": "category", "emo": codes[emotion], "channel": 1}
+                for path, emotion in part]
+    folds = tmp_path / "fold_1"
+    folds.mkdir()
+    train = write_jsonl(folds / "crema_train_fold_1.jsonl", rows([c for i, c in enumerate(clips) if i % 4]))
+    test = write_jsonl(folds / "crema_test_fold_1.jsonl", rows([c for i, c in enumerate(clips) if not i % 4]))
+    records = read(Entry("crema", "audio", {"train": str(train), "test": str(test)}, root=str(data), val_fraction=0.34))
+    assert [len(records[s]) for s in ("train", "val", "test")] == [14, 7, 7]  # one of each class's three validates
+    assert sorted(r.label for r in records.val) == list(range(7))
+    assert records.test[0].id == "crema/crema-anger_0_0" and records.test[0].label == LABEL_TO_INDEX["anger"]
+
+
+def test_emobox_calm_needs_a_mapping(tmp_path):
+    write_clips(tmp_path, 1, labels=["neutral"])
+    rows = [{"key": "a", "wav": "wav/neutral_0_0.wav", "emo": "Calm", "length": 1.0, "channel": 1},
+            {"key": "b", "wav": "wav/neutral_0_0.wav", "emo": "Calm", "length": 1.0, "channel": 1}]
+    manifest = write_jsonl(tmp_path / "calm.jsonl", rows)
+    with pytest.raises(DataError, match=r"not mapped: 'Calm' \(2\)"):
+        read(Entry("calm", "audio", {"test": str(manifest)}))
+    records = read(Entry("calm", "audio", {"test": str(manifest)}, label_map={"calm": "neutral"}))
+    assert [r.label for r in records.test] == [LABEL_TO_INDEX["neutral"]] * 2
+
+
+# ----------------------------------------------------------------------------- labels
+def test_unmapped_labels_are_refused_with_names_and_counts_or_dropped_and_counted(tmp_path):
+    clips = write_clips(tmp_path, 1, labels=["happy", "sad"])
+    rows = [{"path": clips[0][0], "label": "happy", "split": "train"},
+            {"path": clips[1][0], "label": "sad", "split": "test"}]
+    rows += [{"path": clips[0][0], "label": "boredom", "split": "train", "id": f"b{i}"} for i in range(3)]
+    rows += [{"path": clips[1][0], "label": "happiness", "split": "test", "id": "h"}]
+    manifest = write_jsonl(tmp_path / "m.jsonl", rows)
+    with pytest.raises(DataError, match=r"'boredom' \(3\), 'happiness' \(1\)"):
+        read(Entry("mine", "audio", str(manifest)))  # synonyms are not guessed outside EmoBox's emo column
+    entry = Entry("mine", "audio", str(manifest), drop_unmapped=True, label_map={"Happiness": "happy"})
+    summary = summarize_manifest(entry, SimpleNamespace(skip_bad=False, split_seed=42))["mine"]
+    assert summary["skipped"]["total"] == 3 and "'boredom' is not mapped" in summary["skipped"]["examples"][0]
+    assert summary["test"]["per_class"]["happy"] == 1 and summary["train"]["total"] + summary["val"]["total"] == 1
+
+
+def test_config_label_map_wins_over_the_header_and_targets_must_be_emotions(tmp_path):
+    clips = write_clips(tmp_path, 1, labels=["happy"])
+    manifest = write_jsonl(tmp_path / "m.jsonl", [{"path": clips[0][0], "label": "joy", "split": "test"}],
+                           header={"joy": "surprise"})
+    assert read(Entry("mine", "audio", str(manifest))).test[0].label == LABEL_TO_INDEX["surprise"]
+    assert read(Entry("mine", "audio", str(manifest), label_map={"joy": "happy"})).test[0].label == LABEL_TO_INDEX["happy"]
+    with pytest.raises(DataError, match="maps 'joy' to 'glee', which is not one of"):
+        read(Entry("mine", "audio", str(manifest), label_map={"joy": "glee"}))
+
+
+# ----------------------------------------------------------------------------- bad rows
+def test_bad_rows_name_the_manifest_and_row(tmp_path):
+    clips = write_clips(tmp_path, 1, labels=["happy"])
+    good = {"path": clips[0][0], "label": "happy", "split": "train"}
+    cases = {
+        "missing file": ({"path": "wav/nowhere.wav", "label": "happy", "split": "train"}, r"row 2: audio file not found"),
+        "unknown split": ({**good, "split": "holdout"}, r"row 2: unknown split 'holdout'"),
+        "missing label": ({"path": clips[0][0], "split": "train"}, r"row 2: empty or missing label"),
+    }
+    for name, (row, message) in cases.items():
+        manifest = write_jsonl(tmp_path / "bad.jsonl", [good, row])
+        with pytest.raises(DataError, match=message) as raised:
+            read(Entry("bad", "audio", str(manifest)))
+        assert str(raised.value).startswith(str(manifest)), name
+    (tmp_path / "bad.jsonl").write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(DataError, match="row 2: not a JSON object"):
+        read(Entry("bad", "audio", str(tmp_path / "bad.jsonl")))
+    (tmp_path / "t.csv").write_text("text,label,split\nhello there,happy,train\n   ,sad,train\nfine,sad,train,extra\n")
+    with pytest.raises(DataError, match=r"t.csv, row 3: empty text"):
+        read(Entry("t", "text", str(tmp_path / "t.csv")))
+    skipped = read(Entry("t", "text", str(tmp_path / "t.csv")), skip_bad=True)
+    assert len(skipped.train) == 1 and [s.split(": ", 1)[1] for s in skipped.skipped] == [
+        "empty text", "4 fields, the header has 3 (text, label, split)"]
+
+
+def test_wrong_columns_and_missing_splits_are_refused_for_the_whole_file(tmp_path):
+    (tmp_path / "a.csv").write_text("file,emotion,split\nx.wav,happy,train\n")
+    with pytest.raises(DataError, match=r"a.csv: a audio manifest needs the columns path .*found file, emotion, split"):
+        read(Entry("a", "audio", str(tmp_path / "a.csv")))
+    (tmp_path / "b.csv").write_text("text,label\nhi,happy\n")
+    with pytest.raises(DataError, match=r"b.csv: no split column"):
+        read(Entry("b", "text", str(tmp_path / "b.csv")))
+    with pytest.raises(DataError, match=r"nowhere.jsonl: manifest not found"):
+        read(Entry("c", "text", str(tmp_path / "nowhere.jsonl")))
