@@ -21,7 +21,7 @@ def test_frozen_minilm_learns_meld_sample_text_in_stage_one(sample_root, tmp_pat
         "model.fusion_layers=1", "train.stage1.epochs=6", "train.stage1.lr=3e-3", "train.stage2.epochs=0",
         "data.samples_per_epoch=320",
     ])
-    metrics = TwoStageTrainer(config, tmp_path, progress=False).run()
+    metrics = TwoStageTrainer(config, tmp_path, progress=False).run().to_dict()
     # Frozen pretrained features + a trained head: stage 1 alone separates the sample emotions (0.99 measured;
     # the frozen random byte encoder reaches 0.85 with the same settings).
     assert metrics["stage1"]["meld"]["accuracy"] >= 0.9, metrics["stage1"]["meld"]

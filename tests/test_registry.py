@@ -59,7 +59,7 @@ def test_a_registered_dataset_is_read_collated_and_counted(toy_faces):
 
 def test_a_registered_dataset_trains_with_the_feature_cache(toy_faces, tmp_path):
     config = load_config("quickstart", [f"data.root={toy_faces}", "data.datasets=[fer2013,toy_faces]", *TINY])
-    metrics = TwoStageTrainer(config, tmp_path / "run", progress=False).run()
+    metrics = TwoStageTrainer(config, tmp_path / "run", progress=False).run().to_dict()
     assert set(metrics["stage1"]) == set(metrics["stage2"]) == {"fer2013", "toy_faces"}
     assert metrics["stage2"]["toy_faces"]["n"] == 7
 

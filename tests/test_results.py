@@ -5,6 +5,7 @@ import pytest
 
 from emoxformer.cli import main
 from emoxformer.data.ravdess import EMOBOX_FOLDS
+from emoxformer.training.result import TrainingResult
 from emoxformer.training.results import ResultsPlan, aggregate, choose_configurations, run_results, to_markdown
 
 
@@ -29,10 +30,11 @@ class FakeTrainer:
             "1,0.4," + ",".join("0.5" for _ in datasets) + "\n")
         value = 0.5 + 0.1 * (seed - 42)
         test = {n: {"accuracy": value, "weighted_f1": value - 0.05, "macro_f1": 0.3, "uar": 0.35, "n": 10} for n in datasets}
-        metrics = {"stage1": {n: dict(m, accuracy=0.1) for n, m in test.items()}, "stage2": test, "best_stage": "stage2"}
-        if len(datasets) > 1:
-            metrics["paired_test"] = {"t+a+v": {"n": 5, "accuracy": value, "weighted_f1": value, "macro_f1": value, "uar": value}}
-        return metrics
+        paired = {"t+a+v": {"n": 5, "accuracy": value, "weighted_f1": value, "macro_f1": value, "uar": value}}
+        return TrainingResult(
+            run_dir=self.out, model_dir=self.out / "best", best_stage="stage2", selection={}, temperature=1.0,
+            metrics={"stage1": {n: dict(m, accuracy=0.1) for n, m in test.items()}, "stage2": test},
+            paired_test=paired if len(datasets) > 1 else None, test_predictions={}, dataset_names=tuple(datasets))
 
 
 @pytest.fixture()

@@ -110,7 +110,7 @@ def test_resuming_a_run_killed_in_its_final_step_saves_the_trained_stage(sample_
     TwoStageTrainer(config, run, progress=False).run()
     (run / "metrics.json").unlink()
     shutil.rmtree(run / "best")
-    metrics = TwoStageTrainer(load_config(run / "config.yaml"), run, progress=False).run(resume=True)
+    metrics = TwoStageTrainer(load_config(run / "config.yaml"), run, progress=False).run(resume=True).to_dict()
     assert metrics["best_stage"] == trained
     _assert_final_model_is_the_best_stage(run)
     assert list(metrics["selection"]["scores"]) == [trained]

@@ -51,7 +51,7 @@ def tiny_run(sample_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     recorder = StateRecorder()
     trainer = TwoStageTrainer(tiny_config(sample_root), out, progress=False, extra_callbacks=[recorder])
-    metrics = trainer.run()
+    metrics = trainer.run().to_dict()
     return out, metrics, recorder
 
 
@@ -122,7 +122,7 @@ def test_same_seed_same_results(sample_root, tmp_path):
     runs = []
     for name in ("a", "b"):
         config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.stage1.epochs=1", "train.stage2.epochs=1")
-        runs.append(TwoStageTrainer(config, tmp_path / name, progress=False).run())
+        runs.append(TwoStageTrainer(config, tmp_path / name, progress=False).run().to_dict())
     assert runs[0] == runs[1]
     a = load_file(str(tmp_path / "a" / "best" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "best" / "model.safetensors"))
@@ -132,7 +132,7 @@ def test_same_seed_same_results(sample_root, tmp_path):
 @pytest.mark.parametrize("datasets", ["meld", "ravdess", "fer2013"])
 def test_single_dataset_subsets_train_and_evaluate(sample_root, tmp_path, datasets):
     config = tiny_config(sample_root, f"data.datasets=[{datasets}]", "train.stage1.epochs=1", "train.stage2.epochs=1")
-    metrics = TwoStageTrainer(config, tmp_path, progress=False).run()
+    metrics = TwoStageTrainer(config, tmp_path, progress=False).run().to_dict()
     assert set(metrics["stage2"]) == {datasets}
 
 
@@ -294,7 +294,7 @@ def collapsing_stage2_run(sample_root, tmp_path_factory):
                          "train.stage2.lr=1.0")
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
-        metrics = TwoStageTrainer(config, out, progress=True).run()
+        metrics = TwoStageTrainer(config, out, progress=True).run().to_dict()
     return out, metrics, log.getvalue()
 
 
@@ -353,7 +353,7 @@ def test_a_loss_monitor_is_minimised(sample_root, tmp_path):
     config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.monitor=val/loss", "train.stage1.epochs=3",
                          "train.stage1.patience=1", "train.stage2.epochs=0")
     assert config.train.resolved_monitor_mode == "min"
-    metrics = TwoStageTrainer(config, tmp_path, progress=False, extra_callbacks=[recorder]).run()
+    metrics = TwoStageTrainer(config, tmp_path, progress=False, extra_callbacks=[recorder]).run().to_dict()
     assert recorder.early_stopping_modes == ["min"]
     losses = [loss for loss, _ in recorder.epochs]
     assert len(losses) == 3, losses  # val/loss fell each epoch: a max-mode early stop would have ended at epoch 2

@@ -9,9 +9,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.collate import Collator
-from ..data.context import dialogue_text
-from ..data.text_cleaning import clean_utterance
 from ..errors import InputError
 from ..labels import EMOTIONS
 from ..model.batching import logits_in_batches
@@ -19,9 +16,9 @@ from ..model.config import MODALITIES
 from ..model.modeling import EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .faces import crop_face, find_largest_face
-from .media import check_audio, read_audio, read_image, read_video
+from .media import check_audio, read_image, read_video
+from .processor import MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS, MODALITY_NAMES, EmoXFormerProcessor
 
-MODALITY_NAMES = {"text": "text", "audio": "audio", "vision": "image"}
 # Without a detected face, an image at most this many times the model's input side is taken as a face crop.
 WHOLE_IMAGE_MAX_SCALE = 2
 
@@ -46,23 +43,26 @@ class Prediction:
 
 
 class Predictor:
-    """Wraps a trained EmoXFormer with its preprocessing; only the encoders of the given modalities run."""
+    """Wraps a trained EmoXFormer with its processor (an EmoXFormerProcessor, or a Preprocessor to build one from),
+    and reads files, media and video; only the encoders of the given modalities run."""
 
-    def __init__(self, model: EmoXFormer, preprocessor: Preprocessor, device: str | torch.device | None = None,
-                 detect_faces: bool = True, max_audio_seconds: float = 600.0, max_image_pixels: int = 40_000_000,
+    def __init__(self, model: EmoXFormer, processor: EmoXFormerProcessor | Preprocessor, device: str | torch.device | None = None,
+                 detect_faces: bool = True, max_audio_seconds: float = MAX_AUDIO_SECONDS, max_image_pixels: int = MAX_IMAGE_PIXELS,
                  max_video_frames: int = 8, batch_size: int = 32):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.preprocessor = preprocessor
-        self.collate = Collator(preprocessor.pad_id)
+        self.processor = processor if isinstance(processor, EmoXFormerProcessor) else EmoXFormerProcessor.from_preprocessor(processor)
         self.detect_faces = detect_faces
         self.max_audio_seconds, self.max_image_pixels = max_audio_seconds, max_image_pixels
         self.max_video_frames, self.batch_size = max_video_frames, batch_size
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs) -> "Predictor":
-        model = EmoXFormer.from_pretrained(path)
-        return cls(model, Preprocessor.for_model(model.config, path), **kwargs)
+        return cls(EmoXFormer.from_pretrained(path), EmoXFormerProcessor.from_pretrained(path), **kwargs)
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        return self.processor.preprocessor
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, text: str | None = None, audio=None, image=None, sample_rate: int | None = None,
@@ -71,49 +71,12 @@ class Predictor:
         """One prepared sample for the collator (with `notes` on how its inputs were used); raises InputError for
         unusable input. `context`: earlier turns of the dialogue, oldest first, each "Speaker: utterance" or a
         (speaker, utterance) pair; `speaker`: who says `text`. Both only for models trained with dialogue context."""
-        self._check_modalities({"text": text, "audio": audio, "vision": image})
-        sample = {"notes": []}
-        if text is not None:
-            sample["text"] = self._text(text, context, speaker, sample["notes"])
-        elif context or speaker:
-            raise InputError("dialogue context and speaker go with a text to classify: pass text too")
-        if audio is not None:
-            rate = self.preprocessor.config.sample_rate
-            wave = read_audio(audio, sample_rate, rate, self.max_audio_seconds)
-            sample["audio"] = self.preprocessor.prepare_audio(wave)
-        if image is not None:
-            face, note = self._face(image, detect_faces)
-            sample["vision"] = self.preprocessor.prepare_image(face)
-            sample["notes"] += [note] if note else []
-        if not any(m in sample for m in MODALITIES):
-            raise InputError("no input given: pass at least one of text, audio, image or video")
+        self.processor.check_modalities({"text": text, "audio": audio, "vision": image})
+        face, note = self._face(image, detect_faces) if image is not None else (None, None)
+        sample = self.processor.prepare_sample(text, audio, face, sample_rate, context, speaker,
+                                               max_audio_seconds=self.max_audio_seconds)
+        sample["notes"] += [note] if note else []
         return sample
-
-    def _check_modalities(self, inputs: dict) -> None:
-        """InputError for an input of a modality the model has no encoder for (trained without that dataset)."""
-        for modality, value in inputs.items():
-            if value is not None and modality not in self.model.modalities:
-                takes = " and ".join(MODALITY_NAMES[m] for m in self.model.modalities)
-                raise InputError(f"this model was trained without {MODALITY_NAMES[modality]}: it takes only {takes}")
-
-    def _text(self, text: str, context, speaker: str | None, notes: list[str]) -> list[int]:
-        """Token ids of `text` in the format the model was trained on (with its dialogue context, if any)."""
-        utterance = clean_utterance(str(text))
-        if not utterance:
-            raise InputError("text is empty")
-        config = self.preprocessor.config
-        if config.text_context <= 0:
-            if context or speaker:
-                raise InputError("this model was trained on single utterances (data.text_context=0): "
-                                 "it takes no dialogue context or speaker")
-            return self.preprocessor.tokenize(utterance)
-        turns = [_turn(t) for t in ([context] if isinstance(context, str) else context or [])]
-        if len(turns) > config.text_context:
-            notes.append(f"used the last {config.text_context} of {len(turns)} context turns, as in training")
-            turns = turns[-config.text_context:]
-        formatted = dialogue_text(turns, clean_utterance(speaker or ""), utterance, self.preprocessor.context_separator,
-                                  config.text_target_mark)
-        return self.preprocessor.tokenize(formatted, keep_end=True)  # training keeps the classified turn, at the end
 
     def _face(self, image, detect_faces: bool | None) -> tuple[np.ndarray, str | None]:
         """The face to classify and a note when the whole image stands in for it."""
@@ -140,7 +103,7 @@ class Predictor:
     @torch.no_grad()
     def probabilities(self, samples: list[dict]) -> np.ndarray:
         """Calibrated probabilities [n, classes] for prepared samples, in batches."""
-        logits = logits_in_batches(self.model, samples, self.collate, self.device, self.batch_size)
+        logits = logits_in_batches(self.model, samples, self.processor.collate, self.device, self.batch_size)
         return self.model.probabilities(logits).numpy()
 
     def predict(self, text: str | None = None, audio=None, image=None, video=None, sample_rate: int | None = None,
@@ -160,7 +123,7 @@ class Predictor:
         return [_prediction(p, s) for p, s in zip(probabilities, samples)]
 
     def _predict_video(self, video, text: str | None, detect_faces: bool | None, context, speaker) -> Prediction:
-        self._check_modalities({"vision": video})
+        self.processor.check_modalities({"vision": video})
         rate = self.preprocessor.config.sample_rate
         frames, audio = read_video(video, self.max_video_frames, rate, self.max_audio_seconds)
         faces, notes = self._video_faces(video, frames, self.detect_faces if detect_faces is None else detect_faces)
@@ -189,15 +152,15 @@ class Predictor:
         """Prepared faces of the sampled frames that show one (all frames when detection is off, or when none
         does but the frames are small enough to be face crops), and notes."""
         if not detect:
-            return [self.preprocessor.prepare_image(frame) for frame in frames], []
+            return [self.processor.prepare_image(frame) for frame in frames], []
         boxes = [find_largest_face(frame) for frame in frames]
         if any(box is not None for box in boxes):
-            return [self.preprocessor.prepare_image(crop_face(f, b)) for f, b in zip(frames, boxes) if b is not None], []
+            return [self.processor.prepare_image(crop_face(f, b)) for f, b in zip(frames, boxes) if b is not None], []
         if not self._is_face_sized(frames[0]):
             raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
         height, width = frames[0].shape[:2]
         note = f"no face found in the {width}x{height} frames; the whole frames were used as the face"
-        return [self.preprocessor.prepare_image(frame) for frame in frames], [note]
+        return [self.processor.prepare_image(frame) for frame in frames], [note]
 
     def _is_face_sized(self, image: np.ndarray) -> bool:
         """Small enough to be a face crop (FER2013's are 48x48, too small for the detector)."""
@@ -207,14 +170,6 @@ class Predictor:
 def _prediction(probabilities: np.ndarray, sample: dict) -> Prediction:
     return Prediction(_as_dict(probabilities), tuple(MODALITY_NAMES[m] for m in MODALITIES if m in sample),
                       notes=list(sample.get("notes", [])))
-
-
-def _turn(turn) -> tuple[str, str]:
-    """An earlier dialogue turn as (speaker, utterance): a pair, or a "Speaker: utterance" string kept whole."""
-    if isinstance(turn, str):
-        return "", clean_utterance(turn)
-    speaker, utterance = turn
-    return clean_utterance(str(speaker)), clean_utterance(str(utterance))
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:

@@ -51,7 +51,7 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
         settings = [f"{key}={value}" for (key, _), value in zip(grid, values)]
         config = load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides + settings)
         print(f"ablation run {name}", flush=True)
-        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite)
+        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite).to_dict()
         final = metrics[metrics["best_stage"]]
         row = {key.split(".")[-1]: value for (key, _), value in zip(grid, values)}
         for dataset, m in final.items():

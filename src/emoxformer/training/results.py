@@ -125,7 +125,7 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
     config = load_config(run_dir / "config.yaml") if resume else load_config(
         plan.config, ([f"data.root={plan.data}"] if plan.data else []) + plan.overrides_for(configuration, seed))
     started = time.perf_counter()
-    metrics = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
+    metrics = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume).to_dict()
     result = {
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
         "description": configuration.description, "best_stage": metrics["best_stage"],

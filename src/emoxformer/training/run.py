@@ -31,6 +31,7 @@ from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_b
 from .input_format import record_input_format
 from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict
 from .module import EmoXFormerModule
+from .result import TrainingResult
 
 STAGES = ("stage1", "stage2")
 STAGE_METRICS = "test_metrics.json"  # written when a stage has finished; a resumed run keeps such stages
@@ -122,10 +123,11 @@ class TwoStageTrainer:
         self.progress = progress
         self.extra_callbacks = list(extra_callbacks or [])
 
-    def run(self, resume: bool = False, overwrite: bool = False) -> dict:
-        """Train both stages. With `resume`, finished stages are kept and an interrupted one continues from
-        its last checkpoint (same epoch, optimiser, scheduler, sampler and random state). Otherwise RUN_DIR must
-        be empty, or `overwrite` removes the earlier run's files first."""
+    def run(self, resume: bool = False, overwrite: bool = False) -> TrainingResult | None:
+        """Train both stages and return the TrainingResult (None on the other DDP ranks: rank 0 evaluates). With
+        `resume`, finished stages are kept and an interrupted one continues from its last checkpoint (same epoch,
+        optimiser, scheduler, sampler and random state). Otherwise RUN_DIR must be empty, or `overwrite` removes
+        the earlier run's files first."""
         config, out = self.config, self.out
         trained = [name for name in STAGES if getattr(config.train, name).epochs > 0]
         if not trained:
@@ -164,12 +166,17 @@ class TwoStageTrainer:
                     atomic_write(finished, json.dumps(stage_metrics, indent=2))
             previous_best = out / stage_name / "best"
         if not self.is_main:
-            return {}
-        metrics.update(self._select_final_model(model, trained))
-        metrics.update(self._finish(model, preprocessor, datamodule))
-        atomic_write(out / "metrics.json", json.dumps(metrics, indent=2))
+            return None
+        selected = self._select_final_model(model, trained)
+        extra, test_predictions = self._finish(model, preprocessor, datamodule)
+        result = TrainingResult(
+            run_dir=out, model_dir=out / "best", metrics=metrics, best_stage=selected["best_stage"],
+            selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
+            test_predictions=test_predictions, dataset_names=tuple(datamodule.names),
+        )
+        atomic_write(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
         plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
-        return metrics
+        return result
 
     def _run_stage(self, number: int, stage_name: str, stage, model, preprocessor, datamodule, resume: bool) -> dict:
         """Train one stage (from its last checkpoint when resuming), load its best weights; rank 0 returns its
@@ -216,18 +223,18 @@ class TwoStageTrainer:
         model.load_state_dict(load_file(str(self.out / best_stage / "best" / WEIGHTS_NAME)))
         return {"best_stage": best_stage, "selection": {"monitor": train_config.monitor, "mode": mode, "scores": scores}}
 
-    def _finish(self, model, preprocessor, datamodule) -> dict:
-        """Calibrate the final model on validation data, score the paired test, save it as RUN_DIR/best."""
+    def _finish(self, model, preprocessor, datamodule) -> tuple[dict, dict]:
+        """Calibrate the final model on validation data, score the paired test, save it (with its processor's
+        tokenizer) as RUN_DIR/best; returns the temperature and paired test, and the calibrated test predictions."""
         config = self.config
         validation = predict(model, datamodule, "val", config.train)
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
-        self.predictions = predict(model, datamodule, "test", config.train)
-        self.dataset_names = list(datamodule.names)  # what the predictions' `dataset` indices point to
+        test_predictions = predict(model, datamodule, "test", config.train)
         extra = {"temperature": model.config.temperature}
         if len(datamodule.names) > 1:
             extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
         model.save_pretrained(self.out / "best", tokenizer=preprocessor.tokenizer)
-        return extra
+        return extra, test_predictions
 
     def train_stage(self, stage_name: str, stage, model: EmoXFormer, preprocessor, datamodule, ckpt_path: Path | None = None) -> Path:
         # Lightning keeps each module's train/eval mode as it finds it: set it here (frozen encoders stay in eval).
