@@ -7,10 +7,14 @@ on every access of every epoch. Two measurements:
 (a) first read of a fresh file: `read_fer_csv` with an empty decode cache (parse, check every row, build the
     records, write the cache) vs `pd.read_csv` + one `np.fromstring` per row over all rows (the reference's
     decoding without its per-access `iloc`, so a lower bound of its first epoch's decoding);
-(b) data loading of one epoch: every image through `Dataset.__getitem__` as the DataLoader calls it, to the
-    prepared tensor: RecordDataset over the decoded ImageRecords vs the reference Dataset (iloc + fromstring +
-    the same Preprocessor.prepare_image). No augmentation on either side (it would add the same cost to both).
-    Blocks of images alternate between the two, so load from other processes hits both alike.
+(b) data loading of one epoch as a DataLoader worker runs it: every image through `Dataset.__getitem__`, and each
+    batch through the collate function, to the prepared [batch, C, S, S] tensor. Ours: RecordDataset over the
+    decoded ImageRecords (uint8 faces) and Collator, which resizes and normalises a batch at once
+    (Preprocessor.image_batch). Reference: iloc + fromstring + per-sample preprocessing (PIL resize, NumPy
+    normalisation: this package's per-sample path before batching) and torch's default collation (stacking).
+    One torch thread, as in a DataLoader worker; no augmentation on either side (per sample on uint8 faces on
+    both, so the same cost). Blocks of batches alternate between the two, so load from other processes hits both
+    alike.
 
 Last line: {"name", "baseline_s", "ours_s", "ratio"} for (b) at the chosen image size, plus `first_read_*` for
 (a) and `epoch_ratio_48px` for (b) with the 48x48 grey input of the built-in face encoder.
@@ -27,22 +31,41 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import Dataset
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, default_collate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, report, timed  # noqa: E402
 
+from emoxformer.data.collate import Collator  # noqa: E402
 from emoxformer.data.datasets import RecordDataset  # noqa: E402
 from emoxformer.data.fer2013 import read_fer_csv  # noqa: E402
 from emoxformer.model.config import EmoXFormerConfig  # noqa: E402
-from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
+from emoxformer.model.preprocessing import Preprocessor, to_uint8_image  # noqa: E402
 
 FER_DATASET_INDEX = 2  # fer2013 in DATASET_NAMES
-BLOCK = 1000  # images per alternating timing block
+BLOCK = 1024  # images per alternating timing block (whole batches)
+
+
+def reference_prepare_image(config, image) -> torch.Tensor:
+    """Per-sample preprocessing as this package did it before batching (PIL convert and resize, NumPy
+    normalisation), standing for the reference code's per-sample transform."""
+    pil = Image.fromarray(to_uint8_image(image))
+    if config.image_colour == "grey":
+        pil = pil.convert("L")
+    pil = pil.convert("L" if config.image_channels == 1 else "RGB")
+    if pil.size != (config.image_size, config.image_size):
+        pil = pil.resize((config.image_size, config.image_size), Image.BILINEAR)
+    values = np.asarray(pil, dtype=np.float32) / 255.0
+    values = values[None] if values.ndim == 2 else values.transpose(2, 0, 1)
+    mean = np.asarray(config.image_mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(config.image_std, dtype=np.float32)[:, None, None]
+    return torch.from_numpy((values - mean) / std)
 
 
 class ReferenceFERDataset(Dataset):
-    """The reference code's approach: the raw DataFrame, one row parsed per access."""
+    """The reference code's approach: the raw DataFrame, one row parsed and preprocessed per access."""
 
     def __init__(self, csv_path: Path, preprocessor: Preprocessor):
         self.data = pd.read_csv(csv_path)
@@ -54,7 +77,7 @@ class ReferenceFERDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         row = self.data.iloc[idx]
         pixels = np.fromstring(row["pixels"], sep=" ", dtype=np.uint8).reshape(48, 48)
-        return {"label": int(row["emotion"]), "vision": self.preprocessor.prepare_image(pixels)}
+        return {"label": int(row["emotion"]), "vision": reference_prepare_image(self.preprocessor.config, pixels)}
 
 
 def write_fer_csv(path: Path, rows: int, seed: int = 0) -> None:
@@ -81,18 +104,30 @@ def our_first_read(path: Path, scratch: Path):
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def interleaved_epoch(ours: Dataset, reference: Dataset, images: int) -> tuple[float, float]:
-    """Seconds for `images` __getitem__ calls on each dataset, timed in alternating blocks."""
+def our_batch(dataset: RecordDataset, collate: Collator, indices) -> torch.Tensor:
+    return collate([dataset[i] for i in indices])["vision"]["pixel_values"]
+
+
+def reference_batch(dataset: ReferenceFERDataset, indices) -> torch.Tensor:
+    return default_collate([dataset[i] for i in indices])["vision"]
+
+
+def interleaved_epoch(ours: RecordDataset, reference: ReferenceFERDataset, images: int, batch_size: int) -> tuple[float, float]:
+    """Seconds for one epoch of batches (__getitem__ per image, then collation) on each side, timed in
+    alternating blocks of whole batches."""
+    collate = Collator()
+    batches = [range(start, min(start + batch_size, images)) for start in range(0, images, batch_size)]
+    per_block = max(1, BLOCK // batch_size)
     ours_s = reference_s = 0.0
-    for start in range(0, images, BLOCK):
-        indices = range(start, min(start + BLOCK, images))
+    for first in range(0, len(batches), per_block):
+        block = batches[first:first + per_block]
         begin = time.perf_counter()
-        for i in indices:
-            ours[i]
+        for indices in block:
+            our_batch(ours, collate, indices)
         ours_s += time.perf_counter() - begin
         begin = time.perf_counter()
-        for i in indices:
-            reference[i]
+        for indices in block:
+            reference_batch(reference, indices)
         reference_s += time.perf_counter() - begin
     return reference_s, ours_s
 
@@ -115,6 +150,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=35_887)
     parser.add_argument("--repeats", type=int, default=3, help="first-read repeats (best of)")
     parser.add_argument("--image-size", type=int, default=224, help="prepared image side for (b); 224 = ViT-B/16")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per collated batch in (b)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -137,19 +173,23 @@ def main() -> None:
         check_same_pixels(records, reference_first_read(path))
         records.sort(key=lambda r: int(r.id.split("/")[-1]))  # same row order as the reference Dataset
 
-        # (b) one epoch of __getitem__ per image size
+        # (b) one epoch of __getitem__ and collation per image size, one torch thread as in a DataLoader worker
         epoch = {}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         for size in dict.fromkeys([48, args.image_size]):
             preprocessor = image_preprocessor(size)
             ours = RecordDataset(records, FER_DATASET_INDEX, preprocessor)
             reference = ReferenceFERDataset(path, preprocessor)
-            ours[0], reference[0]  # warm-up
-            epoch[size] = interleaved_epoch(ours, reference, len(records))
+            our_batch(ours, Collator(), range(args.batch_size)), reference_batch(reference, range(args.batch_size))  # warm-up
+            epoch[size] = interleaved_epoch(ours, reference, len(records), args.batch_size)
             reference_s, ours_s = epoch[size]
-            print(f"  (b) one epoch, {len(records)} x __getitem__ to a {preprocessor.config.image_channels}x{size}x{size} "
-                  f"tensor: ours {ours_s:.1f} s, reference {reference_s:.1f} s, x{reference_s / ours_s:.2f}")
+            print(f"  (b) one epoch, {len(records)} x __getitem__ + collation in batches of {args.batch_size} to "
+                  f"{preprocessor.config.image_channels}x{size}x{size} (1 torch thread): ours {ours_s:.1f} s, "
+                  f"reference {reference_s:.1f} s, x{reference_s / ours_s:.2f}")
+        torch.set_num_threads(threads)
     baseline_s, ours_s = epoch[args.image_size]
-    report("fer_decode", baseline_s, ours_s, image_size=args.image_size,
+    report("fer_decode", baseline_s, ours_s, image_size=args.image_size, batch_size=args.batch_size,
            epoch_ratio_48px=round(epoch[48][0] / epoch[48][1], 2), first_read_baseline_s=round(first_reference, 4),
            first_read_ours_s=round(first_ours, 4), first_read_ratio=round(first_reference / first_ours, 2))
 

@@ -62,9 +62,10 @@ def test_reference_batch_skips_text_and_gives_400_samples_of_silence():
     assert reference["audio"]["lengths"].tolist() == [400, 400]
 
 
-def test_reference_fer_dataset_serves_the_same_tensors_as_record_dataset(tmp_path, monkeypatch):
+def test_reference_fer_dataset_serves_the_same_batches_as_record_dataset_and_collator(tmp_path, monkeypatch):
     import fer_decode
 
+    from emoxformer.data.collate import Collator
     from emoxformer.data.datasets import RecordDataset
     from emoxformer.data.fer2013 import read_fer_csv
     from emoxformer.labels import FER_INDEX_TO_EMOTION, LABEL_TO_INDEX
@@ -74,11 +75,18 @@ def test_reference_fer_dataset_serves_the_same_tensors_as_record_dataset(tmp_pat
     fer_decode.write_fer_csv(path, 40)
     split = read_fer_csv(path)
     records = sorted(split.train + split.val + split.test, key=lambda r: int(r.id.split("/")[-1]))
-    preprocessor = fer_decode.image_preprocessor(48)
-    ours = RecordDataset(records, fer_decode.FER_DATASET_INDEX, preprocessor)
-    reference = fer_decode.ReferenceFERDataset(path, preprocessor)
-    assert len(ours) == len(reference) == 40
-    for i in (0, 17, 39):
-        assert torch.equal(ours[i]["vision"], reference[i]["vision"])
+    for size in (48, 224):
+        preprocessor = fer_decode.image_preprocessor(size)
+        ours = RecordDataset(records, fer_decode.FER_DATASET_INDEX, preprocessor)
+        reference = fer_decode.ReferenceFERDataset(path, preprocessor)
+        assert len(ours) == len(reference) == 40
+        indices = [0, 17, 39]
+        our_batch, reference_batch = fer_decode.our_batch(ours, Collator(), indices), fer_decode.reference_batch(reference, indices)
+        if size == 48:  # the built-in encoder's input: no resizing, the same values
+            assert torch.equal(our_batch, reference_batch)
+        else:  # torch's bilinear interpolation vs PIL's, which rounds to whole grey levels: within one level (2/255)
+            assert our_batch.shape == reference_batch.shape == (3, 3, 224, 224)
+            assert (our_batch - reference_batch).abs().max() <= 2 / 255 + 1e-5
+    for i in indices:
         assert ours[i]["label"] == LABEL_TO_INDEX[FER_INDEX_TO_EMOTION[reference[i]["label"]]]
     assert np.array_equal(records[5].pixels, np.fromstring(reference.data.iloc[5]["pixels"], sep=" ", dtype=np.uint8).reshape(48, 48))
