@@ -27,10 +27,11 @@ def _cmd_make_sample_data(args) -> int:
 
 def _cmd_data_summary(args) -> int:
     from .config import DataConfig
+    from .config_io import load_dataclass
     from .data.summary import format_summary, summarize
 
-    data_config = DataConfig(root=args.root, meld=args.meld, ravdess=args.ravdess, fer2013=args.fer2013,
-                             ravdess_split=args.ravdess_split, skip_bad=args.skip_bad)
+    data_config = load_dataclass(DataConfig, {"root": args.root, "meld": args.meld, "ravdess": args.ravdess, "fer2013": args.fer2013,
+                                              "ravdess_split": args.ravdess_split, "skip_bad": args.skip_bad}, "data")
     summary = summarize(data_config)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     broken = [name for name, info in summary.items() if "error" in info]
@@ -53,7 +54,7 @@ def _cmd_download(args) -> int:
 def _experiment_config(args):
     from .config import load_config
 
-    overrides = list(args.overrides or [])
+    overrides = list(args.overrides or []) + list(getattr(args, "set_overrides", None) or [])
     if args.data:
         overrides.append(f"data.root={args.data}")
     for name in ("meld", "ravdess", "fer2013"):
@@ -72,17 +73,17 @@ def _experiment_config(args):
 
 
 def _train_and_report(config, out, progress: bool, resume: bool = False, overwrite: bool = False) -> int:
-    from .api import train
     from .training.evaluate import example_lines, format_report
-    from .training.run import STAGES
+    from .training.run import STAGES, TwoStageTrainer
 
-    result = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
-    if result is None:
+    trainer = TwoStageTrainer(config, out, progress=progress)
+    metrics = trainer.run(resume=resume, overwrite=overwrite)
+    if not trainer.is_main:
         return 0  # other DDP ranks: rank 0 reports
     print()
-    print(format_report(result.to_dict(), STAGES))
+    print(format_report(metrics, STAGES))
     print()
-    print("\n".join(example_lines(result.test_predictions, result.dataset_names, seed=config.train.seed)))
+    print("\n".join(example_lines(trainer.predictions, trainer.dataset_names, seed=config.train.seed)))
     print(f"\nbest model: {out}/best   metrics: {out}/metrics.json   plots: {out}/*.png   logs: {out}/logs, {out}/tensorboard")
     return 0
 
@@ -114,12 +115,12 @@ def _cmd_quickstart(args) -> int:
     from .data.sample_data import make_sample_data
 
     data = Path(args.data or Path(args.out).parent / "sample-data")
+    config = load_config("quickstart", [f"data.root={data}"] + list(args.overrides or []) + list(args.set_overrides or []))
     if not (data / "meld").is_dir() or not (data / "ravdess").is_dir() or not (data / "fer2013").is_dir():
         print(f"writing sample data to {data} ...")
         make_sample_data(data, size="small", seed=0)
     else:
         print(f"using sample data in {data}")
-    config = load_config("quickstart", [f"data.root={data}"] + list(args.overrides or []))
     # Running the quickstart again just works: it replaces its own earlier run (and says so), nothing else.
     overwrite = args.overwrite or _is_run_on(Path(args.out), data)
     status = _train_and_report(config, args.out, not args.no_progress, overwrite=overwrite)
@@ -154,27 +155,28 @@ def _is_run_on(run, data) -> bool:
 def _cmd_evaluate(args) -> int:
     from pathlib import Path
 
-    import yaml
-
-    from .config import DataConfig, TrainConfig, build_section
-    from .data.datamodule import EmoDataModule
-    from .evaluation import format_metrics_table
-    from .model.modeling import EmoXFormer
-    from .model.preprocessing import Preprocessor
-    from .training.evaluate import evaluate_predictions, predict
+    from .config import DataConfig, TrainConfig
+    from .config_io import load_dataclass, read_yaml
 
     model_dir = Path(args.model)
-    model = EmoXFormer.from_pretrained(model_dir).eval()
     run_config = model_dir.parent / "config.yaml"
-    data_values = yaml.safe_load(run_config.read_text()).get("data", {}) if run_config.is_file() else {}
-    data_config = build_section(DataConfig, data_values, "data")  # the run's own splits, when evaluating RUN_DIR/best
+    # The run's own splits, when evaluating RUN_DIR/best: its data section, checked before the model loads.
+    data_config = load_dataclass(DataConfig, read_yaml(run_config).get("data") if run_config.is_file() else None, "data")
     data_config.root = args.data
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name):
             setattr(data_config, name, getattr(args, name))
+    train_config = load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train")
+
+    from .data.datamodule import EmoDataModule
+    from .metrics import format_metrics_table
+    from .model.modeling import EmoXFormer
+    from .model.preprocessing import Preprocessor
+    from .training.evaluate import evaluate_predictions, predict
+
+    model = EmoXFormer.from_pretrained(model_dir).eval()
     data_config.datasets = _datasets_the_model_reads(model, args.datasets, data_config.datasets, model_dir)
     data_config.text_context = model.config.text_context  # the text format it was trained on, with or without config.yaml
-    train_config = TrainConfig(accelerator=args.accelerator)
     preprocessor = Preprocessor.for_model(model.config, model_dir)
     datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
     datamodule.setup("test")
@@ -188,17 +190,17 @@ def _cmd_evaluate(args) -> int:
 def _datasets_the_model_reads(model, requested: str | None, run_datasets: list[str], model_dir) -> list[str]:
     """The datasets to evaluate: those asked for (each must be of a modality the model has), else the run's
     datasets that the model can read."""
-    from .data.sources import DATASET_MODALITY
+    from .data import registry
     from .errors import ConfigError
 
     if requested:
         datasets = [d.strip() for d in requested.split(",") if d.strip()]
-        unreadable = [d for d in datasets if DATASET_MODALITY.get(d) not in model.config.modalities]
+        unreadable = [d for d in datasets if registry.dataset_modality(d) not in model.config.modalities]
         if unreadable:
             raise ConfigError(f"{model_dir}: this model was trained on {', '.join(model.config.modalities)} only and "
                               f"cannot evaluate {', '.join(unreadable)}")
         return datasets
-    return [d for d in run_datasets if DATASET_MODALITY.get(d) in model.config.modalities]
+    return [d for d in run_datasets if registry.dataset_modality(d) in model.config.modalities]
 
 
 def _format_prediction(prediction) -> str:
@@ -400,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--skip-bad", action="store_true", help="skip bad rows/files (counted in data_summary.json) instead of stopping")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    train.add_argument("--set", nargs="+", dest="set_overrides", default=[], metavar="KEY=VALUE",
+                       help="config overrides, as for results and ablate (the same as KEY=VALUE after the options)")
     train.set_defaults(func=_cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="per-dataset test metrics of a saved model",
@@ -424,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace whatever run is in --out (an earlier quickstart run there is always replaced)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    quick.add_argument("--set", nargs="+", dest="set_overrides", default=[], metavar="KEY=VALUE",
+                       help="config overrides, as for results and ablate (the same as KEY=VALUE after the options)")
     quick.set_defaults(func=_cmd_quickstart)
 
     results = commands.add_parser(

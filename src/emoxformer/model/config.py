@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from ..config_io import dotted, load_dataclass
+from ..errors import ConfigError
 from ..labels import EMOTIONS, NUM_CLASSES
 
 BUILTIN = "builtin"
-MODALITIES = ("text", "audio", "vision")
+Modality = Literal["text", "audio", "vision"]
+MODALITIES: tuple[str, ...] = typing.get_args(Modality)
 
 
 @dataclass
@@ -20,7 +25,7 @@ class EmoXFormerConfig:
     vision_backbone: str = BUILTIN
     # The modalities the model has encoders for; training sets it from data.datasets (meld: text, ravdess: audio,
     # fer2013: vision), and the other backbones are never loaded.
-    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))
+    modalities: list[Modality] = field(default_factory=lambda: list(MODALITIES))
     hidden_size: int = 512
     num_heads: int = 4
     fusion_layers: int = 4
@@ -30,7 +35,7 @@ class EmoXFormerConfig:
     num_classes: int = NUM_CLASSES
     labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
     # Design switches.
-    vision_tokens: str = "pooled"  # "pooled": one token per image; "patches": every patch token
+    vision_tokens: Literal["pooled", "patches"] = "pooled"  # "pooled": one token per image; "patches": every patch token
     context_gate: bool = True  # gate the cross-modal context with sigmoid(W [x; ctx])
     share_pair_weights: bool = True  # the reference code: one attention per modality pair, used in both directions
     fusion_feedforward: bool = True
@@ -47,10 +52,10 @@ class EmoXFormerConfig:
     image_channels: int = 1
     image_mean: list[float] = field(default_factory=lambda: [0.5])
     image_std: list[float] = field(default_factory=lambda: [0.5])
-    # How the training data looked, recorded at training time (model/input_format.py) so inference prepares its
+    # How the training data looked, recorded at training time (training/input_format.py) so inference prepares its
     # inputs the same way. "grey": the faces were grey (FER2013), so photos and video frames are made grey too;
     # models saved before this field existed were trained on FER2013. "colour": images are used as given.
-    image_colour: str = "grey"
+    image_colour: Literal["grey", "colour"] = "grey"
     # MELD text with dialogue context (data.text_context > 0): up to `text_context` earlier turns, joined by
     # `text_separator`, the classified turn marked `text_target_mark` (see data/context.py). 0: the bare utterance.
     text_context: int = 0
@@ -77,13 +82,25 @@ class EmoXFormerConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def validate(self, where: str = "") -> None:
+        """Rules across fields, checked whenever a model config is loaded (config.json, or the experiment's `model`)."""
+        key = lambda name: dotted(where, name)  # noqa: E731
+        if not self.modalities:
+            raise ConfigError(f"{key('modalities')} is empty: name one or more of {', '.join(MODALITIES)}")
+        if self.num_heads < 1:
+            raise ConfigError(f"{key('num_heads')} must be 1 or more, got {self.num_heads}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"{key('hidden_size')} ({self.hidden_size}) must be a multiple of {key('num_heads')} "
+                              f"({self.num_heads}): each attention head takes an equal share")
+
     @classmethod
-    def from_dict(cls, values: dict) -> "EmoXFormerConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config key(s): {', '.join(unknown)}")
-        return cls(**values)
+    def from_dict(cls, values: dict, where: str = "") -> "EmoXFormerConfig":
+        """Check and validate a config mapping (config_io.load_dataclass); ValueError naming the key if it is not
+        a valid model config."""
+        try:
+            return load_dataclass(cls, values, where)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))

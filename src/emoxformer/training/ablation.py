@@ -1,28 +1,34 @@
 """Run a grid of configurations and tabulate per-dataset and paired-test metrics (Markdown + CSV)."""
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import AugmentConfig, DataConfig, TrainConfig, load_config
+from ..config import ExperimentConfig, load_config
+from ..config_io import field_keys
 from ..errors import ConfigError
-from ..model.config import EmoXFormerConfig
 from .evaluate import SUBSET_NAMES, modality_subsets
 from .run import TwoStageTrainer, prepare_run_dir
 
-_SECTIONS = {"data": DataConfig, "train": TrainConfig, "model": EmoXFormerConfig, "data.augment": AugmentConfig}
+# Where a short grid key is looked up, in this order: `text_context` is data.text_context (model.text_context is
+# recorded from it at training time).
+SHORT_KEY_SECTIONS = ("data", "train", "model")
 
 
 def full_key(key: str) -> str:
-    """`pairing` -> `data.pairing`; dotted keys pass through."""
+    """`pairing` -> `data.pairing`; dotted keys pass through (the loader checks them). A short key found twice in
+    one section (`epochs`: train.stage1.epochs and train.stage2.epochs) is refused as ambiguous."""
     if "." in key:
         return key
-    for section, cls in _SECTIONS.items():
-        if key in {f.name for f in dataclasses.fields(cls)}:
-            return f"{section}.{key}"
+    keys = field_keys(ExperimentConfig)
+    for section in SHORT_KEY_SECTIONS:
+        found = [k for k in keys if k.startswith(f"{section}.") and k.rsplit(".", 1)[-1] == key]
+        if len(found) > 1:
+            raise ConfigError(f"grid key {key!r} is ambiguous ({', '.join(found)}); use one of these dotted keys")
+        if found:
+            return found[0]
     raise ConfigError(f"grid key {key!r} is not a config field; use a dotted key such as data.pairing")
 
 
@@ -43,15 +49,17 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
     grid = parse_grid(grid_items)
     combinations = list(itertools.product(*(v for _, v in grid)))
     names = ["__".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(grid, values)) for values in combinations]
+    # Every combination's config is loaded (checked and validated) before any training, so a bad value or an
+    # invalid combination stops the grid at once, not after the runs before it.
+    configs = [load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides
+                           + [f"{key}={value}" for (key, _), value in zip(grid, values)]) for values in combinations]
     if not overwrite:
         for name in names:
             prepare_run_dir(out / name)
     rows = []
-    for values, name in zip(combinations, names):
-        settings = [f"{key}={value}" for (key, _), value in zip(grid, values)]
-        config = load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides + settings)
+    for values, name, config in zip(combinations, names, configs):
         print(f"ablation run {name}", flush=True)
-        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite).to_dict()
+        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite)
         final = metrics[metrics["best_stage"]]
         row = {key.split(".")[-1]: value for (key, _), value in zip(grid, values)}
         for dataset, m in final.items():
