@@ -77,7 +77,7 @@ def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augme
     payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
                "seed": seed if augmented else None,
                "encoder": _encoder_digest(model.encoders[modality]), "records": _records_digest(records),
-               "state": state_digest, "version": 3}
+               "state": state_digest, "version": 4}  # 4: faces prepared per batch
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
