@@ -73,17 +73,17 @@ def _experiment_config(args):
 
 
 def _train_and_report(config, out, progress: bool, resume: bool = False, overwrite: bool = False) -> int:
+    from .api import train
     from .training.evaluate import example_lines, format_report
-    from .training.run import STAGES, TwoStageTrainer
+    from .training.run import STAGES
 
-    trainer = TwoStageTrainer(config, out, progress=progress)
-    metrics = trainer.run(resume=resume, overwrite=overwrite)
-    if not trainer.is_main:
+    result = train(config, out, resume=resume, overwrite=overwrite, progress=progress)
+    if result is None:
         return 0  # other DDP ranks: rank 0 reports
     print()
-    print(format_report(metrics, STAGES))
+    print(format_report(result.to_dict(), STAGES))
     print()
-    print("\n".join(example_lines(trainer.predictions, trainer.dataset_names, seed=config.train.seed)))
+    print("\n".join(example_lines(result.test_predictions, result.dataset_names, seed=config.train.seed)))
     print(f"\nbest model: {out}/best   metrics: {out}/metrics.json   plots: {out}/*.png   logs: {out}/logs, {out}/tensorboard")
     return 0
 

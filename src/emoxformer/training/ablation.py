@@ -59,7 +59,7 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
     rows = []
     for values, name, config in zip(combinations, names, configs):
         print(f"ablation run {name}", flush=True)
-        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite)
+        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite).to_dict()
         final = metrics[metrics["best_stage"]]
         row = {key.split(".")[-1]: value for (key, _), value in zip(grid, values)}
         for dataset, m in final.items():
