@@ -213,3 +213,17 @@ def test_yaml_that_is_not_a_mapping_is_one_line(tmp_path):
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping of config sections, got list"):
         load_config(path)
+
+
+def test_a_partial_stage_section_keeps_that_stages_defaults(tmp_path):
+    """`stage2: {epochs: 2}` must not turn stage 2 into StageConfig's class defaults (frozen backbones, lr 1e-4)."""
+    from emoxformer.config import TrainConfig, load_config
+
+    path = tmp_path / "partial.yaml"
+    path.write_text("train:\n  stage2:\n    epochs: 2\n")
+    stage2 = load_config(str(path)).train.stage2
+    default = TrainConfig().stage2
+    assert stage2.epochs == 2
+    assert (stage2.freeze_backbones, stage2.lr, stage2.patience) == (default.freeze_backbones, default.lr, default.patience)
+    assert stage2.freeze_backbones is False
+    assert load_config(str(path), ["train.stage1.lr=0.01"]).train.stage1.freeze_backbones is True

@@ -40,11 +40,24 @@ def load_dataclass(cls, values: Any, where: str = ""):
         if unknown:
             raise ConfigError(f"unknown config key(s) {', '.join(dotted(where, key) for key in unknown)}; "
                               f"known: {', '.join(sorted(known))}")
-        instance = cls(**{name: convert(hints[name], value, dotted(where, name)) for name, value in values.items()})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        instance = cls(**{name: convert(hints[name], _over_default(fields[name], value), dotted(where, name))
+                          for name, value in values.items()})
     validate = getattr(instance, "validate", None)
     if callable(validate):
         validate(where)
     return instance
+
+
+def _over_default(field: dataclasses.Field, value: Any) -> Any:
+    """A partial mapping for a section whose default is a dataclass instance fills in from that default, not from
+    the section class's own defaults (`train: {stage2: {epochs: 2}}` keeps stage 2's unfrozen backbones and rate)."""
+    if not isinstance(value, dict) or field.default_factory is dataclasses.MISSING:
+        return value
+    default = field.default_factory()
+    if not dataclasses.is_dataclass(default):
+        return value
+    return {**{f.name: getattr(default, f.name) for f in dataclasses.fields(default) if f.init}, **value}
 
 
 def convert(hint, value: Any, where: str) -> Any:
