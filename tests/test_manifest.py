@@ -1,4 +1,4 @@
-"""Any corpus through a manifest: the reader (data/manifest.py)."""
+"""Any corpus through a manifest (data/manifest.py, `data.extra`, `evaluate --manifest`, `data summary --manifest`)."""
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,14 +9,18 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from emoxformer.cli import main
 from emoxformer.config import load_config
 from emoxformer.data import registry
+from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.data.manifest import read_manifest, register_manifest_dataset, summarize_manifest
-from emoxformer.data.records import ImageRecord, TextRecord
+from emoxformer.data.records import AudioRecord, ImageRecord, TextRecord
 from emoxformer.data.sample_data import draw_face, sample_utterance, synthesize_voice
-from emoxformer.errors import DataError
+from emoxformer.data.sources import load_dataset
+from emoxformer.errors import ConfigError, DataError
 from emoxformer.labels import DATASET_NAMES, EMOTIONS, LABEL_TO_INDEX
 from emoxformer.model.preprocessing import Preprocessor
+from test_registry import TINY
 
 # RAVDESS emotion codes of the sample voices, per emotion.
 VOICE = {"neutral": 1, "happy": 3, "sad": 4, "anger": 5, "fear": 6, "disgust": 7, "surprise": 8}
@@ -215,3 +219,87 @@ def test_wrong_columns_and_missing_splits_are_refused_for_the_whole_file(tmp_pat
         read(Entry("b", "text", str(tmp_path / "b.csv")))
     with pytest.raises(DataError, match=r"nowhere.jsonl: manifest not found"):
         read(Entry("c", "text", str(tmp_path / "nowhere.jsonl")))
+
+
+# ============================================================================= config and command line
+def test_audio_jsonl_clips_are_audio_records_decoded_by_the_audio_store(tmp_path):
+    manifest = audio_corpus(tmp_path / "cremad")
+    config = load_config("quickstart", [f"data.extra=[{{name: cremad, modality: audio, manifest: '{manifest}'}}]",
+                                        "data.datasets=[cremad]"])
+    assert config.data.root is None and registry.dataset_modality("cremad") == "audio"
+    assert len(load_dataset(config.data, "cremad").train) == 21  # found without a data root
+    dm = EmoDataModule(config.data, Preprocessor(config.model), batch_size=4, progress=False)
+    dm.setup()
+    assert dm.names == ["cremad"] and [len(dm.splits["cremad"][s]) for s in ("train", "val", "test")] == [21, 7, 7]
+    record = dm.records["cremad"].test[0]
+    assert isinstance(record, AudioRecord) and record.path.is_file() and record.actor == 0  # no RAVDESS fields
+    batch = dm.collate([dm.splits["cremad"]["test"][i] for i in range(3)])
+    assert batch["audio"]["waveform"].shape[0] == 3 and batch["audio"]["lengths"].tolist() == [16_000] * 3
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"modality": "audio", "manifest": "x.jsonl"}, r"data.extra\[0\].name must be lower-case"),
+    ({"name": "CREMA-D", "modality": "audio", "manifest": "x.jsonl"}, r"data.extra\[0\].name must be lower-case"),
+    ({"name": "meld", "modality": "text", "manifest": "x.csv"}, r"'meld' is taken"),
+    ({"name": "root", "modality": "text", "manifest": "x.csv"}, r"'root' is taken"),
+    ({"name": "x", "modality": "smell", "manifest": "x.csv"}, r"data.extra\[0\].modality must be text, audio or vision"),
+    ({"name": "x", "modality": "audio"}, r"data.extra\[0\].manifest is required"),
+    ({"name": "x", "modality": "audio", "manifest": {"train": "a", "eval": "b"}}, r"keys must be different splits"),
+    ({"name": "x", "modality": "audio", "manifest": {"val": "a", "dev": "b"}}, r"keys must be different splits"),
+])
+def test_bad_extra_entries_are_refused_at_config_load(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("quickstart", [f"data.extra=[{json.dumps(entry)}]"])
+
+
+def test_a_corpus_named_twice_or_not_registered_is_refused():
+    with pytest.raises(ConfigError, match="named more than once"):
+        load_config("quickstart", ['data.extra=[{name: a, manifest: a.jsonl}, {name: a, manifest: b.jsonl}]'])
+    with pytest.raises(ConfigError, match=r"data.datasets.*'cremad'"):
+        load_config("quickstart", ["data.datasets=[meld,cremad]"])
+
+
+def test_data_summary_of_a_manifest(tmp_path, capsys):
+    clips = write_clips(tmp_path, 1, labels=["happy", "sad"])
+    manifest = write_jsonl(tmp_path / "Test Set.jsonl", [{"path": p, "label": e} for p, e in clips]
+                           + [{"path": clips[0][0], "label": "calm", "id": "c"}])  # no split: an evaluation set
+    assert main(["data", "summary", "--manifest", str(manifest), "--drop-unmapped", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["test_set"]
+    assert summary["test"]["total"] == 2 and summary["train"]["total"] == 0 and summary["skipped"]["total"] == 1
+    assert main(["data", "summary", "--manifest", str(manifest), "--drop-unmapped"]) == 0
+    assert "skipped 1 rows/files (bad, or unmapped labels dropped)" in capsys.readouterr().out
+    assert main(["data", "summary", "--manifest", str(manifest)]) == 2
+    captured = capsys.readouterr()
+    assert "'calm' (1)" in captured.out and "Traceback" not in captured.err
+    assert main(["data", "summary", "--manifest", str(manifest), "--label-map", "{calm: neutral}"]) == 0
+    assert "neut" in capsys.readouterr().out
+
+
+def test_training_on_a_manifest_corpus_and_evaluating_another(sample_root, tmp_path, capsys):
+    """`train --set data.extra=[...]`: the corpus is a dataset of its own (metrics, sampler share); `evaluate
+    --manifest` scores every row of a labelled set the model never saw, as a corpus of its own."""
+    manifest = audio_corpus(tmp_path / "cremad")
+    run = tmp_path / "run"
+    assert main(["train", "--config", "quickstart", "--data", str(sample_root), "--out", str(run), "--no-progress",
+                 "--set", f"data.extra=[{{name: cremad, modality: audio, manifest: '{manifest}'}}]",
+                 "data.datasets=[meld,cremad]", *TINY]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["stage2"]) == {"meld", "cremad"} and metrics["stage2"]["cremad"]["n"] == 7
+    assert json.loads((run / "data_summary.json").read_text())["cremad"]["val"]["total"] == 7
+    capsys.readouterr()
+
+    other = tmp_path / "other"
+    rows = [{"key": f"o{i}", "wav": path, "emo": {"anger": "ang", "happy": "hap"}.get(e, e)}
+            for i, (path, e) in enumerate(write_clips(other, 1, seed=9))]
+    test = write_jsonl(other / "test.jsonl", rows)
+    assert main(["evaluate", "--model", str(run / "best"), "--manifest", str(test), "--accelerator", "cpu",
+                 "--output", str(tmp_path / "m.json")]) == 0
+    assert "test " in capsys.readouterr().out
+    scored = json.loads((tmp_path / "m.json").read_text())
+    assert list(scored) == ["test"] and scored["test"]["n"] == 7
+
+    faces = tmp_path / "faces.csv"
+    faces.write_text("path,label\nface.png,happy\n")
+    assert main(["evaluate", "--model", str(run / "best"), "--manifest", str(faces)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trained on text, audio only and cannot evaluate faces" in err and len(err.splitlines()) == 1

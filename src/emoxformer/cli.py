@@ -28,11 +28,16 @@ def _cmd_make_sample_data(args) -> int:
 def _cmd_data_summary(args) -> int:
     from .config import DataConfig
     from .config_io import load_dataclass
+    from .data.manifest import summarize_manifest
     from .data.summary import format_summary, summarize
 
-    data_config = load_dataclass(DataConfig, {"root": args.root, "meld": args.meld, "ravdess": args.ravdess, "fer2013": args.fer2013,
-                                              "ravdess_split": args.ravdess_split, "skip_bad": args.skip_bad}, "data")
-    summary = summarize(data_config)
+    if args.manifest:  # one corpus, whatever is in ROOT
+        data_config = load_dataclass(DataConfig, {"extra": [_manifest_entry(args)], "skip_bad": args.skip_bad}, "data")
+        summary = summarize_manifest(data_config.extra[0], data_config)
+    else:
+        data_config = load_dataclass(DataConfig, {"root": args.root, "meld": args.meld, "ravdess": args.ravdess, "fer2013": args.fer2013,
+                                                  "ravdess_split": args.ravdess_split, "skip_bad": args.skip_bad}, "data")
+        summary = summarize(data_config)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     broken = [name for name, info in summary.items() if "error" in info]
     if broken:  # `train` on the same data would stop, so this is not a clean bill
@@ -160,8 +165,12 @@ def _cmd_evaluate(args) -> int:
 
     model_dir = Path(args.model)
     run_config = model_dir.parent / "config.yaml"
-    # The run's own splits, when evaluating RUN_DIR/best: its data section, checked before the model loads.
-    data_config = load_dataclass(DataConfig, read_yaml(run_config).get("data") if run_config.is_file() else None, "data")
+    if args.manifest:  # one corpus, every row of it (a cross-corpus test set), scored as a dataset of its own
+        data_config = load_dataclass(DataConfig, {"extra": [_manifest_entry(args)], "skip_bad": args.skip_bad}, "data")
+        args.datasets, args.split = data_config.extra[0].name, "test"
+    else:
+        # The run's own splits, when evaluating RUN_DIR/best: its data section, checked before the model loads.
+        data_config = load_dataclass(DataConfig, read_yaml(run_config).get("data") if run_config.is_file() else None, "data")
     data_config.root = args.data
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name):
@@ -169,6 +178,7 @@ def _cmd_evaluate(args) -> int:
     train_config = load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train")
 
     from .data.datamodule import EmoDataModule
+    from .data.manifest import evaluation_datamodule
     from .metrics import format_metrics_table
     from .model.modeling import EmoXFormer
     from .model.preprocessing import Preprocessor
@@ -178,13 +188,53 @@ def _cmd_evaluate(args) -> int:
     data_config.datasets = _datasets_the_model_reads(model, args.datasets, data_config.datasets, model_dir)
     data_config.text_context = model.config.text_context  # the text format it was trained on, with or without config.yaml
     preprocessor = Preprocessor.for_model(model.config, model_dir)
-    datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
-    datamodule.setup("test")
+    if args.manifest:
+        datamodule = evaluation_datamodule(data_config, preprocessor, args.batch_size)
+    else:
+        datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
+        datamodule.setup("test")
     metrics = evaluate_predictions(predict(model, datamodule, args.split, train_config), datamodule)
     if args.output:
         Path(args.output).write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics, f"{args.split} metrics of {model_dir}"))
     return 0
+
+
+def _manifest_entry(args) -> dict:
+    """The `data.extra` entry of `--manifest FILE` (or SPLIT=FILE ...) and its options."""
+    import yaml
+
+    from .data.manifest import corpus_name, guess_modality
+    from .errors import ConfigError
+
+    pairs = [item.split("=", 1) for item in args.manifest if "=" in item]
+    if pairs and len(pairs) == len(args.manifest):
+        manifest = dict(pairs)
+    elif len(args.manifest) == 1:
+        manifest = args.manifest[0]
+    else:
+        raise ConfigError(f"--manifest takes one FILE or SPLIT=FILE pairs (train=a.jsonl test=b.jsonl), got {' '.join(args.manifest)}")
+    first = manifest if isinstance(manifest, str) else next(iter(manifest.values()))
+    try:
+        label_map = yaml.safe_load(args.label_map) if args.label_map else {}
+    except yaml.YAMLError:
+        label_map = None
+    if not isinstance(label_map, dict):
+        raise ConfigError(f"--label-map must be a mapping such as '{{angry: anger, calm: neutral}}', got {args.label_map!r}")
+    return {"name": args.name or corpus_name(first), "modality": args.modality or guess_modality(first),
+            "manifest": manifest, "root": args.manifest_root, "label_map": label_map, "drop_unmapped": args.drop_unmapped}
+
+
+def _add_manifest_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument("--manifest", nargs="+", metavar="FILE",
+                        help=f"{purpose}: a CSV/JSONL manifest (path or text, label, split; or EmoBox's key, wav, emo), "
+                             "or SPLIT=FILE pairs")
+    parser.add_argument("--modality", choices=["text", "audio", "vision"],
+                        help="the manifest's modality (default: from its columns and file types)")
+    parser.add_argument("--name", help="the corpus's name in the metrics (default: from the file name)")
+    parser.add_argument("--manifest-root", metavar="DIR", help="where the manifest's relative paths start (default: its folder)")
+    parser.add_argument("--label-map", metavar="MAP", help="labels -> emotions beside the manifest's header, e.g. '{calm: neutral}'")
+    parser.add_argument("--drop-unmapped", action="store_true", help="drop rows with unmapped labels (counted) instead of stopping")
 
 
 def _datasets_the_model_reads(model, requested: str | None, run_datasets: list[str], model_dir) -> list[str]:
@@ -367,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="actor: speaker-independent (default); random: the reference code's leaky file-random split")
     summary.add_argument("--skip-bad", action="store_true", help="skip and count bad rows/files instead of stopping")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_manifest_options(summary, "summarize this corpus instead (rows without a split counted as test)")
     summary.set_defaults(func=_cmd_data_summary)
 
     fetch = commands.add_parser(
@@ -416,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     evaluate.add_argument("--json", action="store_true", help="print the full metrics as JSON")
     evaluate.add_argument("--output", help="also write the metrics JSON to this file")
+    _add_manifest_options(evaluate, "evaluate every row of this labelled corpus instead (whatever its split)")
+    evaluate.add_argument("--skip-bad", action="store_true", help="skip and count bad manifest rows instead of stopping")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     quick = commands.add_parser(

@@ -53,6 +53,42 @@ class AugmentConfig:
 
 
 @dataclass
+class ExtraDataset:
+    """A corpus read from a manifest (data/manifest.py describes the columns), registered as dataset `name`."""
+
+    name: str = ""  # required: lower-case letters, digits, _ (the metrics' name), not a built-in dataset's
+    modality: Literal["text", "audio", "vision"] = "audio"
+    manifest: str | dict[str, str] = ""  # required: a CSV/JSONL with a split column, or {train: FILE, val: FILE, test: FILE}
+    root: str | None = None  # where the rows' relative paths start (default: each manifest's folder)
+    label_map: dict[str, str] = field(default_factory=dict)  # the corpus's labels -> the 7 emotions (beside the header's)
+    drop_unmapped: bool = False  # drop rows whose label is not mapped (counted in the summary) instead of stopping
+    val_fraction: float = 0.1  # without validation rows: this share of the training rows validates (by speaker if given)
+    image_colour: Literal["grey", "colour"] = "colour"  # vision: "grey" faces (as FER2013's) make the model see photos grey
+
+    def validate(self, where: str = "data.extra[]") -> None:
+        from .data.manifest import NAME_PATTERN, SPLIT_NAMES
+
+        if not NAME_PATTERN.match(self.name):
+            raise ConfigError(f"{dotted(where, 'name')} must be lower-case letters, digits and _ (a dataset name), "
+                              f"got {self.name!r}")
+        if self.name in DATASET_NAMES or self.name in {f.name for f in dataclasses.fields(DataConfig)}:
+            raise ConfigError(f"{dotted(where, 'name')}: {self.name!r} is taken (a built-in dataset or a data.* key)")
+        files = self.manifest if isinstance(self.manifest, dict) else {"": self.manifest}
+        if not files or not all(isinstance(f, str) and f.strip() for f in files.values()):
+            raise ConfigError(f"{dotted(where, 'manifest')} is required: a manifest file, or {{train: FILE, test: FILE}}")
+        splits = [SPLIT_NAMES.get(str(split).lower()) for split in files] if isinstance(self.manifest, dict) else []
+        if None in splits or len(set(splits)) != len(splits):
+            raise ConfigError(f"{dotted(where, 'manifest')}: the keys must be different splits (train, val, test), "
+                              f"got {', '.join(map(str, files))}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"{dotted(where, 'val_fraction')} must be in [0, 1), got {self.val_fraction}")
+
+    def location(self) -> str:
+        """The manifest (the first file of a per-split one)."""
+        return self.manifest if isinstance(self.manifest, str) else next(iter(self.manifest.values()))
+
+
+@dataclass
 class DataConfig:
     root: str | None = None
     meld: str | None = None  # per-dataset paths override ROOT/meld, ROOT/ravdess, ROOT/fer2013
@@ -75,9 +111,29 @@ class DataConfig:
     text_context: int = 0  # MELD: precede each utterance by up to k earlier utterances of its dialogue
     samples_per_epoch: int | None = None  # default: the size of the (replicated) training sets; ignored with pairing
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # More corpora, each read from a manifest and registered as a dataset when the config loads, so `datasets` can
+    # name it: [{name: cremad, modality: audio, manifest: cremad.jsonl}] (ExtraDataset).
+    extra: list[ExtraDataset] = field(default_factory=list)
+
+    def __getattr__(self, name: str):
+        """`data.NAME` of a corpus in `extra` is its manifest, as `data.meld` is MELD's folder, so it is found
+        without a data root. (Called only for names that are not attributes.)"""
+        if not name.startswith("_"):
+            for entry in self.__dict__.get("extra") or ():
+                if entry.name == name:
+                    return entry.location()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def validate(self, where: str = "data") -> None:
         key = lambda name: dotted(where, name)  # noqa: E731
+        from .data.manifest import register_manifest_dataset
+
+        names = [entry.name for entry in self.extra]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ConfigError(f"{key('extra')}: {', '.join(twice)} named more than once")
+        for entry in self.extra:
+            register_manifest_dataset(entry)
         known = registry.dataset_names()
         if not self.datasets:
             raise ConfigError(f"{key('datasets')} is empty: name one or more of {', '.join(known)}")

@@ -45,5 +45,6 @@ def format_summary(summary: dict) -> str:
             counts = info[split]["per_class"]
             lines.append(f"  {split:<6}{info[split]['total']:>7}  " + " ".join(f"{counts[e]:>5}" for e in EMOTIONS))
         if "skipped" in info:
-            lines.append(f"  skipped {info['skipped']['total']} bad rows/files, e.g. {info['skipped']['examples'][0]}")
+            lines.append(f"  skipped {info['skipped']['total']} rows/files (bad, or unmapped labels dropped), "
+                         f"e.g. {info['skipped']['examples'][0]}")
     return "\n".join(lines)
