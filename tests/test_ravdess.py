@@ -134,7 +134,7 @@ def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
 
     records, _ = read_ravdess_files(root / "ravdess")
     store = AudioStore(records[:10], 16_000, progress=False)
-    assert len(list((tmp_path / "cache" / "ravdess").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache" / "audio").glob("*.npz"))) == 1
     monkeypatch.setattr("emoxformer.data.modalities.audio.load_audio", lambda *a: calls.append(1))
     cached = AudioStore(records[:10], 16_000, progress=False)
     assert not calls and all(np.array_equal(store[r.id], cached[r.id]) for r in records[:10])

@@ -119,3 +119,13 @@ def test_cli_seeds_count_starts_at_the_config_seed(tmp_path, fake_trainer, capsy
     assert [r[1] for r in fake_trainer.runs] == [7, 8]
     assert (tmp_path / "r" / "RESULTS.md").is_file()
     assert main(["results", "--config", "quickstart", "--out", str(tmp_path / "r"), "--seeds", "x"]) == 2
+
+
+def test_cli_a_single_seed_written_as_a_count_is_refused_with_the_fix(tmp_path, fake_trainer, capsys):
+    """`--seeds 42` would train 42 seeds of every configuration; the message says to write `42,`."""
+    assert main(["results", "--config", "quickstart", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--seeds", "42", "--configurations", "ravdess", "--no-progress"]) == 2
+    assert "--seeds 42," in capsys.readouterr().err and fake_trainer.runs == []
+    assert main(["results", "--config", "quickstart", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--seeds", "42,", "--configurations", "ravdess", "--no-progress"]) == 0
+    assert [r[1] for r in fake_trainer.runs] == [42]

@@ -390,7 +390,13 @@ def _seed_list(seeds: str, first: int) -> list[int]:
         raise ConfigError(f"--seeds {seeds!r}: give a count (3) or a comma list of seeds (42,43)") from None
     if count < 1:
         raise ConfigError(f"--seeds {seeds!r}: at least one seed")
+    if count > MAX_SEED_COUNT:  # most likely one seed meant as a count: 42 runs of every configuration
+        raise ConfigError(f"--seeds {seeds}: that is a count of {count} seeds; for the single seed {count} write "
+                          f"--seeds {count}, (a comma list), for a count use at most {MAX_SEED_COUNT}")
     return [first + k for k in range(count)]
+
+
+MAX_SEED_COUNT = 10
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,15 +115,6 @@ class DataConfig:
     # name it: [{name: cremad, modality: audio, manifest: cremad.jsonl}] (ExtraDataset).
     extra: list[ExtraDataset] = field(default_factory=list)
 
-    def __getattr__(self, name: str):
-        """`data.NAME` of a corpus in `extra` is its manifest, as `data.meld` is MELD's folder, so it is found
-        without a data root. (Called only for names that are not attributes.)"""
-        if not name.startswith("_"):
-            for entry in self.__dict__.get("extra") or ():
-                if entry.name == name:
-                    return entry.location()
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def validate(self, where: str = "data") -> None:
         key = lambda name: dotted(where, name)  # noqa: E731
         from .data.manifest import register_manifest_dataset

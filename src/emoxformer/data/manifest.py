@@ -382,13 +382,15 @@ def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords
 def register_manifest_dataset(entry) -> registry.DatasetSpec:
     """Register `entry` (a `data.extra` item) as a dataset. Its reader takes the entry of that name from the data
     config it is given (so a config's own manifest is read), else this one."""
+    def current(data_config):
+        return next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
+
     def read(folder: Path, data_config) -> SplitRecords:
-        current = next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
-        return read_manifest(current, data_config)
+        return read_manifest(current(data_config), data_config)
 
     return registry.register_dataset(registry.DatasetSpec(
         entry.name, entry.modality, read, f"{entry.modality} manifest {_describe(entry.manifest)}",
-        image_colour=getattr(entry, "image_colour", "colour")))
+        image_colour=getattr(entry, "image_colour", "colour"), locate=lambda data_config: Path(current(data_config).location())))
 
 
 def summarize_manifest(entry, data_config) -> dict:

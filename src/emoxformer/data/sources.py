@@ -21,10 +21,14 @@ def dataset_modalities(datasets: list[str]) -> list[str]:
 
 
 def dataset_path(data_config, name: str) -> Path:
-    """The per-dataset override (`data.<name>`) if set, else ROOT/<name>."""
+    """The per-dataset override (`data.<name>`) if set, else where the dataset's registry entry says it is (a
+    manifest), else ROOT/<name>."""
     override = getattr(data_config, name, None)
     if override:
         return Path(override)
+    locate = registry.dataset(name).locate
+    if locate is not None:
+        return locate(data_config)
     if not data_config.root:
         raise DataError(f"<{name}>", "no data root and no path for this dataset; pass --data ROOT")
     return Path(data_config.root) / name

@@ -36,3 +36,5 @@ class DatasetSpec:
     # (data config) -> how many times an unpaired epoch repeats the training split (a small set among large ones)
     replicate: Callable[[Any], int] = lambda data_config: 1
     image_colour: str = "colour"  # "grey": its images are grey, so a model trained on it sees colour photos as grey
+    # (data config) -> where the dataset is, for one that does not live in ROOT/<name> (a manifest corpus)
+    locate: Callable[[Any], Path] | None = None

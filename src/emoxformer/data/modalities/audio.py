@@ -18,13 +18,13 @@ class AudioStore:
     def __init__(self, records: list[AudioRecord], sample_rate: int, progress: bool = True):
         unique = sorted({r.id: r for r in records}.values(), key=lambda r: r.id)
         key = fingerprint([r.path for r in unique], rate=sample_rate, version=1)
-        cached = load_arrays("ravdess", key)
+        cached = load_arrays("audio", key)
         if cached is None:
             waves = [load_audio(r.path, sample_rate) for r in
-                     tqdm(unique, desc="decoding RAVDESS audio", disable=not progress or len(unique) < 50, leave=False)]
+                     tqdm(unique, desc="decoding audio", disable=not progress or len(unique) < 50, leave=False)]
             lengths = np.array([len(w) for w in waves], dtype=np.int64)
             cached = {"samples": np.concatenate(waves) if waves else np.zeros(0, np.float32), "lengths": lengths}
-            save_arrays("ravdess", key, **cached)
+            save_arrays("audio", key, **cached)
         ends = np.cumsum(cached["lengths"])
         self.waves: dict[str, np.ndarray] = {
             r.id: cached["samples"][end - length: end] for r, end, length in zip(unique, ends, cached["lengths"])
