@@ -377,3 +377,24 @@ def test_monitor_mode_setting():
     assert choose_final_stage({"stage1": 0.4, "stage2": 0.3}, "min") == "stage2"
     assert choose_final_stage({"stage1": 0.4, "stage2": 0.4}, "max") == "stage2"  # a tie keeps the fine-tuned model
     assert choose_final_stage({"stage2": 0.1}, "max") == "stage2"
+
+
+def test_dataset_weights_weight_each_samples_training_loss(sample_root):
+    """train.dataset_weights={ravdess: 3}: the training loss is the weighted mean over samples (paired ones weigh 1);
+    without weights it is the plain mean. Naming a dataset that is not trained is refused at load time."""
+    from emoxformer.training.module import EmoXFormerModule
+
+    config = tiny_config(sample_root, "train.dataset_weights={ravdess: 3}", "train.loss=cross_entropy")
+    model = EmoXFormer.from_config(config.model)
+    names = ["meld", "ravdess", "fer2013"]
+    module = EmoXFormerModule(model, names, config.train, config.train.stage1)
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 7), torch.tensor([0, 1, 2, 3, 4])
+    dataset = torch.tensor([0, 1, 1, 2, -1])
+    per_sample = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    weights = torch.tensor([1.0, 3.0, 3.0, 1.0, 1.0])
+    torch.testing.assert_close(module.training_loss(logits, labels, dataset), (per_sample * weights).sum() / weights.sum())
+    plain = EmoXFormerModule(model, names, tiny_config(sample_root, "train.loss=cross_entropy").train, config.train.stage1)
+    torch.testing.assert_close(plain.training_loss(logits, labels, dataset), per_sample.mean())
+    with pytest.raises(ConfigError, match="dataset_weights names ravdess"):
+        tiny_config(sample_root, "train.dataset_weights={ravdess: 3}", "data.datasets=[meld]")

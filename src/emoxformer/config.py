@@ -175,6 +175,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     loss: Literal["focal", "cross_entropy"] = "focal"
     focal_gamma: float = 2.0
+    # Training-loss weight of each dataset's samples (others 1), e.g. {ravdess: 8}: a small dataset gets the share of
+    # the gradient that replicating it would give, without the encoder work of the extra samples.
+    dataset_weights: dict[str, float] = field(default_factory=dict)
     stage1: StageConfig = field(default_factory=lambda: StageConfig(epochs=50, lr=1e-4, patience=20, freeze_backbones=True))
     stage2: StageConfig = field(default_factory=lambda: StageConfig(epochs=40, lr=5e-5, patience=20, freeze_backbones=False))
     plateau_factor: float = 0.5
@@ -217,6 +220,12 @@ class ExperimentConfig:
 
     def validate(self, where: str = "") -> None:
         """Rules across sections (each section has checked its own fields)."""
+        for name, weight in self.train.dataset_weights.items():
+            if name not in self.data.datasets:
+                raise ConfigError(f"{dotted(where, 'train.dataset_weights')} names {name}, which is not in "
+                                  f"{dotted(where, 'data.datasets')} {self.data.datasets}")
+            if not weight > 0:
+                raise ConfigError(f"{dotted(where, 'train.dataset_weights')}.{name} must be positive, got {weight}")
         monitor = self.train.monitor
         parts = monitor.split("/")
         if monitor in ("val/score", "val/loss"):

@@ -18,6 +18,11 @@ class EmoXFormerModule(L.LightningModule):
         self.train_config, self.stage_config = train_config, stage_config
         self.loss_fn = build_loss(train_config.loss, train_config.focal_gamma)
         self.dataset_indices = {name: index for index, name in enumerate(dataset_names)}  # as the datamodule numbers them
+        weights = getattr(train_config, "dataset_weights", None) or {}
+        self.sample_loss_fn = build_loss(train_config.loss, train_config.focal_gamma, reduction="none") if weights else None
+        # Per dataset index, then 1 for paired examples (index -1 reads the last entry).
+        self.register_buffer("dataset_weights", torch.tensor([float(weights.get(n, 1.0)) for n in dataset_names] + [1.0]),
+                             persistent=False)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -25,12 +30,19 @@ class EmoXFormerModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self.model(batch).logits
-        loss = self.loss_fn(logits, batch["labels"])
+        loss = self.training_loss(logits, batch["labels"], batch["dataset"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
         size = len(batch["labels"])
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         self.log("train/acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
         return loss
+
+    def training_loss(self, logits: torch.Tensor, labels: torch.Tensor, dataset: torch.Tensor) -> torch.Tensor:
+        """The loss, each sample weighted by its dataset's `train.dataset_weights` (a weighted mean)."""
+        if self.sample_loss_fn is None:
+            return self.loss_fn(logits, labels)
+        weights = self.dataset_weights[dataset]
+        return (self.sample_loss_fn(logits, labels) * weights).sum() / weights.sum()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self.model(batch).logits
