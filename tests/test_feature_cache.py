@@ -157,3 +157,14 @@ def test_cache_off_keeps_stage1_features_out_of_the_current_directory(sample_roo
     assert workdir not in features.parents
     assert not features.exists()  # removed after the stage
     assert not (tmp_path / "run" / "stage1" / "features.tmp").exists()
+
+
+def test_mixed_batches_of_cached_features_give_the_same_logits(sample_root):
+    """Training batches mix datasets: each row's logits from cached outputs equal those from running its encoder."""
+    _, model, dm = _setup(sample_root)
+    served = dm.with_encoder_outputs(cached_tables(model, dm, ("train", "val"), 1, torch.device("cpu"), progress=False))
+    order = [(name, i) for i in range(4) for name in dm.names]  # meld, ravdess, fer2013, meld, ...
+    with torch.no_grad():
+        direct = model(dm.collate([dm.splits[name]["val"][i] for name, i in order])).logits
+        cached = model(served.collate([served.splits[name]["val"][i] for name, i in order])).logits
+    torch.testing.assert_close(cached, direct, atol=2e-2, rtol=2e-2)
