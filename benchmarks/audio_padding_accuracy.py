@@ -1,8 +1,8 @@
 """Validation metrics of a group-norm Wav2Vec2 speech model: batched with zero padding vs one clip at a time.
 
 `audio_batching.py` measures the speed of the batched path; this measures what it costs in accuracy. A
-group-norm Wav2Vec2 (the architecture of wav2vec2-base, smaller and randomly initialised, since no pretrained
-checkpoint installs offline) is trained on RAVDESS alone, stage 2 only (backbone trainable), twice from the same
+group-norm Wav2Vec2 (the architecture of wav2vec2-base, smaller and randomly initialised since no pretrained
+checkpoint installs offline, or a local checkpoint with --backbone) is trained on RAVDESS alone, stage 2 only (backbone trainable), twice from the same
 seed: once batched (`model.audio_exact_padding=false`, the default, with `data.bucket_by_length`) and once
 exactly (one clip at a time). Each trained model is then also evaluated on validation with the other path, which
 isolates the effect of padding on the same weights from the run-to-run difference of training.
@@ -78,14 +78,17 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128, help="Wav2Vec2 hidden size")
     parser.add_argument("--layers", type=int, default=2, help="Wav2Vec2 transformer layers")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--backbone", help="a local Wav2Vec2 folder with group norm (e.g. wav2vec2-base) instead of a "
+                                           "randomly initialised one of --width x --layers")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("EMOXFORMER_CACHE", str(tmp / "cache"))
         root = args.data or str(make_sample_data(tmp / "data", seed=0))
-        backbone = save_group_norm_wav2vec2(tmp / "wav2vec2", args.width, args.layers)
+        backbone = args.backbone or save_group_norm_wav2vec2(tmp / "wav2vec2", args.width, args.layers)
+        described = "from --backbone" if args.backbone else f"{args.width} x {args.layers} (random init)"
         print(f"audio_padding_accuracy: RAVDESS from {'ROOT' if args.data else 'sample data'}, group-norm Wav2Vec2 "
-              f"{args.width} x {args.layers} (random init), {args.epochs} stage-2 epochs, batch {args.batch_size}; "
+              f"{described}, {args.epochs} stage-2 epochs, batch {args.batch_size}; "
               f"{machine()}", flush=True)
         runs = {}
         for name, exact in (("batched", False), ("exact", True)):
