@@ -398,3 +398,27 @@ def test_dataset_weights_weight_each_samples_training_loss(sample_root):
     torch.testing.assert_close(plain.training_loss(logits, labels, dataset), per_sample.mean())
     with pytest.raises(ConfigError, match="dataset_weights names ravdess"):
         tiny_config(sample_root, "train.dataset_weights={ravdess: 3}", "data.datasets=[meld]")
+
+
+def test_a_stage_can_sample_balanced_while_the_other_does_not(sample_root, tmp_path):
+    """train.stage1.balanced=true: stage 1's epochs draw a third from each dataset; stage 2 keeps data.balanced=false
+    (draws in proportion to the datasets' sizes); the run's datamodule itself is not changed."""
+    counts = {}
+
+    class DatasetCounts(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            loader = trainer.datamodule.train_dataloader()
+            totals = np.zeros(3)
+            for batch in loader:
+                totals += np.bincount(batch["dataset"].numpy(), minlength=3)
+            counts[len(counts)] = totals / totals.sum()
+
+    config = tiny_config(sample_root, "data.balanced=false", "train.stage1.balanced=true", "data.samples_per_epoch=null",
+                         "train.stage1.epochs=1", "train.stage2.epochs=1")
+    TwoStageTrainer(config, tmp_path / "run", progress=False, extra_callbacks=[DatasetCounts()]).run()
+    dm = EmoDataModule(config.data, Preprocessor(config.model), progress=False)
+    dm.setup()
+    sizes = np.array([len(dm.splits[n]["train"]) for n in dm.names], dtype=float)
+    np.testing.assert_allclose(counts[0], 1 / 3, atol=0.03)  # stage 1: balanced
+    np.testing.assert_allclose(counts[1], sizes / sizes.sum(), atol=0.03)  # stage 2: in proportion
+    assert not config.data.balanced

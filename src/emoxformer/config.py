@@ -156,6 +156,9 @@ class StageConfig:
     # stage's steps, then cosine decay to zero by its last step (for short fine-tuning runs).
     schedule: Literal["plateau", "cosine"] = "plateau"
     warmup: float = 0.0
+    # This stage's `data.balanced` (None: the data section's). Balanced draws cost nothing extra in a stage that
+    # trains on cached encoder outputs; in a fine-tuning stage they make a small dataset's encoder work larger.
+    balanced: bool | None = None
 
     def validate(self, where: str = "train.stageN") -> None:
         if self.epochs < 0:

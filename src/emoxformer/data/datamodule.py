@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy as _copy
+import dataclasses
 import os
 
 import lightning as L
@@ -71,6 +72,13 @@ class EmoDataModule(L.LightningDataModule):
             for split in SPLITS:
                 if len(self.splits[name][split]) == 0:
                     raise ConfigError(f"{name}: the {split} split is empty; check the data and the split settings")
+
+    def with_sampling(self, balanced: bool) -> "EmoDataModule":
+        """A copy of this datamodule whose training epochs draw balanced (1/k from each of k datasets) or not; this
+        one is left as it is."""
+        copy = _copy.copy(self)
+        copy.data_config = dataclasses.replace(self.data_config, balanced=balanced)
+        return copy
 
     def with_encoder_outputs(self, tables: dict) -> "EmoDataModule":
         """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split): FeatureTable}) serve those

@@ -187,8 +187,10 @@ class TwoStageTrainer:
         last = self.out / stage_name / "checkpoints" / "last.ckpt"
         with ExitStack() as features:
             stage_data = datamodule
+            if stage.balanced is not None and stage.balanced != config.data.balanced:
+                stage_data = datamodule.with_sampling(stage.balanced)
             if config.train.feature_cache and stage.freeze_backbones:
-                stage_data = features.enter_context(self._cached_features(stage_name, model, datamodule))
+                stage_data = features.enter_context(self._cached_features(stage_name, model, stage_data))
             best_dir = self.train_stage(stage_name, stage, model, preprocessor, stage_data,
                                         ckpt_path=last if resume and last.is_file() else None)
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
