@@ -83,6 +83,19 @@ def test_dataset_modalities():
             dataset_modalities(bad)
 
 
+def test_a_datamodule_built_in_code_checks_its_config_like_a_loaded_one():
+    """A DataConfig made in a notebook skips load-time validation; the datamodule must still refuse it."""
+    from emoxformer.config import DataConfig
+    from emoxformer.data.datamodule import EmoDataModule
+
+    preprocessor = Preprocessor(EmoXFormerConfig())
+    with pytest.raises(ConfigError, match=r"data\.pairing=label pairs samples of different datasets"):
+        EmoDataModule(DataConfig(datasets=["meld"], pairing="label"), preprocessor, progress=False)
+    with pytest.raises(ConfigError, match=r"data\.datasets\[1\] must be"):
+        EmoDataModule(DataConfig(datasets=["meld", "imdb"]), preprocessor, progress=False)
+    assert EmoDataModule(DataConfig(datasets=["fer2013", "meld"]), preprocessor, progress=False).names == ["meld", "fer2013"]
+
+
 def test_resolve_image_settings_leaves_an_untrained_vision_backbone_alone(tmp_path, offline):
     config = EmoXFormerConfig(vision_backbone=_missing(tmp_path, "vit"), modalities=["text", "audio"])
     resolve_image_settings(config)  # reads no vision backbone

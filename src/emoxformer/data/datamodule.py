@@ -19,7 +19,7 @@ from .encoder_outputs import EncoderOutputDataset
 from .records import SPLITS, SplitRecords
 from .pairing import PairedSampler
 from .sampler import BalancedSampler, LengthBucketBatches
-from .sources import load_dataset
+from .sources import load_dataset, run_datasets
 from .summary import split_summary
 
 
@@ -34,15 +34,8 @@ class EmoDataModule(L.LightningDataModule):
         self.seed = seed
         self.progress = progress
         self.collate = Collator(preprocessor.pad_id)
-        known = registry.dataset_names()
-        unknown = sorted(set(data_config.datasets) - set(known))
-        if unknown or not data_config.datasets:
-            raise ConfigError(f"datasets must be a non-empty subset of {', '.join(known)}, got {data_config.datasets}")
-        self.names = [n for n in known if n in data_config.datasets]
-        if data_config.pairing not in ("none", "label"):
-            raise ConfigError(f"data.pairing must be 'none' or 'label', got {data_config.pairing!r}")
-        if not 0.0 <= data_config.modality_dropout < 1.0:
-            raise ConfigError(f"data.modality_dropout must be in [0, 1), got {data_config.modality_dropout}")
+        data_config.validate()  # a config built in code, not loaded, is checked here too
+        self.names = run_datasets(data_config.datasets)
         self.records: dict[str, SplitRecords] = {}
         self.splits: dict[str, dict[str, RecordDataset]] = {}
 

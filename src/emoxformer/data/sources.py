@@ -10,13 +10,18 @@ from . import registry
 from .records import SplitRecords
 
 
-def dataset_modalities(datasets: list[str]) -> list[str]:
-    """The modalities that training on `datasets` uses, in the order text, audio, vision."""
+def run_datasets(datasets: list[str]) -> list[str]:
+    """`datasets` in registry order; ConfigError unless a non-empty subset of the registered datasets."""
     known = registry.dataset_names()
     unknown = sorted(set(datasets) - set(known))
     if unknown or not datasets:
         raise ConfigError(f"datasets must be a non-empty subset of {', '.join(known)}, got {list(datasets)}")
-    used = {registry.dataset_modality(name) for name in datasets}
+    return [name for name in known if name in datasets]
+
+
+def dataset_modalities(datasets: list[str]) -> list[str]:
+    """The modalities that training on `datasets` uses, in the order text, audio, vision."""
+    used = {registry.dataset_modality(name) for name in run_datasets(datasets)}
     return [m for m in MODALITIES if m in used]
 
 
