@@ -6,7 +6,8 @@ import pytest
 from emoxformer.cli import main
 from emoxformer.data.ravdess import EMOBOX_FOLDS
 from emoxformer.training.result import TrainingResult
-from emoxformer.training.results import ResultsPlan, aggregate, choose_configurations, run_results, to_markdown
+from emoxformer.training.results import (ResultsPlan, aggregate, choose_configurations, results_command, run_results,
+                                         to_markdown)
 
 
 class FakeTrainer:
@@ -129,3 +130,12 @@ def test_cli_a_single_seed_written_as_a_count_is_refused_with_the_fix(tmp_path, 
     assert main(["results", "--config", "quickstart", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--seeds", "42,", "--configurations", "ravdess", "--no-progress"]) == 0
     assert [r[1] for r in fake_trainer.runs] == [42]
+
+
+@pytest.mark.parametrize("seeds", [[42], [42, 43, 44]])
+def test_the_reported_results_command_asks_for_the_same_seeds(tmp_path, seeds):
+    """The report's command must train what was trained: one seed is written `42,`, since `--seeds 42` is a count."""
+    from emoxformer.cli import _seed_list
+
+    command = results_command(plan(tmp_path, ["joint"], seeds)).split()
+    assert _seed_list(command[command.index("--seeds") + 1], first=7) == seeds

@@ -213,7 +213,8 @@ def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
 def results_command(plan: ResultsPlan) -> str:
     words = ["emoxformer", "results", "--config", plan.config]
     words += ["--data", plan.data] if plan.data else []
-    words += ["--seeds", ",".join(map(str, plan.seeds)), "--out", str(plan.out)]
+    seeds = ",".join(map(str, plan.seeds)) + ("," if len(plan.seeds) == 1 else "")  # `--seeds 42` is a count
+    words += ["--seeds", seeds, "--out", str(plan.out)]
     plain = [c.name for c in plan.configurations if c.fold is None]
     if tuple(plain) != DEFAULT_CONFIGURATIONS:
         words += ["--configurations", ",".join(plain)]
