@@ -139,3 +139,11 @@ def test_the_reported_results_command_asks_for_the_same_seeds(tmp_path, seeds):
 
     command = results_command(plan(tmp_path, ["joint"], seeds)).split()
     assert _seed_list(command[command.index("--seeds") + 1], first=7) == seeds
+
+
+def test_cli_configurations_none_runs_the_emobox_folds_alone(tmp_path, fake_trainer, capsys):
+    assert main(["results", "--config", "quickstart", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--seeds", "42,", "--configurations", "none", "--cv", "--no-progress"]) == 0
+    assert sorted(r[2] for r in fake_trainer.runs) == [1, 2, 3, 4, 5, 6]
+    report = (tmp_path / "r" / "RESULTS.md").read_text()
+    assert "--configurations none --cv" in report

@@ -370,6 +370,8 @@ def _cmd_results(args) -> int:
 
     overrides = list(args.overrides or [])
     names = [n.strip() for n in args.configurations.split(",") if n.strip()] if args.configurations else None
+    if names == ["none"]:  # `--cv --configurations none`: the EmoBox folds alone
+        names = []
     plan = ResultsPlan(config=args.config, data=args.data, seeds=_seed_list(args.seeds, load_config(args.config, overrides).train.seed),
                        out=Path(args.out), configurations=choose_configurations(names, args.cv), overrides=overrides,
                        progress=not args.no_progress)
@@ -502,7 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--data", help="data root holding meld/, ravdess/, fer2013/")
     results.add_argument("--seeds", default="3", help="a count (3: train.seed, +1, +2) or a comma list of seeds (default 3)")
     results.add_argument("--out", required=True, help="folder for the runs, RESULTS.md and results.json")
-    results.add_argument("--configurations", help="comma-separated subset of meld,ravdess,fer2013,joint,joint-paired (default all)")
+    results.add_argument("--configurations", help="comma-separated subset of meld,ravdess,fer2013,joint,joint-paired (default all; "
+                         "none with --cv: the EmoBox folds alone)")
     results.add_argument("--cv", action="store_true", help="also RAVDESS alone on EmoBox's six actor folds (mean ± sd over folds)")
     results.add_argument("--report-only", action="store_true", help="train nothing: rebuild the table from the finished runs")
     results.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -217,7 +217,7 @@ def results_command(plan: ResultsPlan) -> str:
     words += ["--seeds", seeds, "--out", str(plan.out)]
     plain = [c.name for c in plan.configurations if c.fold is None]
     if tuple(plain) != DEFAULT_CONFIGURATIONS:
-        words += ["--configurations", ",".join(plain)]
+        words += ["--configurations", ",".join(plain) or "none"]
     if any(c.fold is not None for c in plan.configurations):
         words.append("--cv")
     return shlex.join(words + (["--set", *plan.overrides] if plan.overrides else []))
