@@ -147,3 +147,5 @@ def test_cli_configurations_none_runs_the_emobox_folds_alone(tmp_path, fake_trai
     assert sorted(r[2] for r in fake_trainer.runs) == [1, 2, 3, 4, 5, 6]
     report = (tmp_path / "r" / "RESULTS.md").read_text()
     assert "--configurations none --cv" in report
+    assert main(["results", "--config", "quickstart", "--out", str(tmp_path / "r"), "--configurations", "none"]) == 2
+    assert "--configurations none trains nothing without --cv" in capsys.readouterr().err

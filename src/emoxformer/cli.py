@@ -370,8 +370,6 @@ def _cmd_results(args) -> int:
 
     overrides = list(args.overrides or [])
     names = [n.strip() for n in args.configurations.split(",") if n.strip()] if args.configurations else None
-    if names == ["none"]:  # `--cv --configurations none`: the EmoBox folds alone
-        names = []
     plan = ResultsPlan(config=args.config, data=args.data, seeds=_seed_list(args.seeds, load_config(args.config, overrides).train.seed),
                        out=Path(args.out), configurations=choose_configurations(names, args.cv), overrides=overrides,
                        progress=not args.no_progress)

@@ -70,6 +70,11 @@ def emobox_configurations() -> list[Configuration]:
 
 
 def choose_configurations(names: list[str] | None, cv: bool) -> list[Configuration]:
+    """`names` (None: all) plus, with `cv`, EmoBox's folds; `["none"]` with `cv` is the folds alone."""
+    if names == ["none"]:
+        if not cv:
+            raise ConfigError("--configurations none trains nothing without --cv (the EmoBox folds alone)")
+        names = []
     chosen = list(DEFAULT_CONFIGURATIONS) if names is None else names
     unknown = [n for n in chosen if n not in CONFIGURATIONS]
     if unknown:
