@@ -422,3 +422,28 @@ def test_a_stage_can_sample_balanced_while_the_other_does_not(sample_root, tmp_p
     np.testing.assert_allclose(counts[0], 1 / 3, atol=0.03)  # stage 1: balanced
     np.testing.assert_allclose(counts[1], sizes / sizes.sum(), atol=0.03)  # stage 2: in proportion
     assert not config.data.balanced
+
+
+def test_the_final_test_predictions_reuse_the_chosen_stage_s_evaluation(sample_root, tmp_path, monkeypatch):
+    """Each trained stage predicts the test split once; the final model (a stage's best weights) is not predicted
+    again, and its recalibrated predictions are those of a fresh prediction with the saved model."""
+    from emoxformer.training import run as run_module
+    from emoxformer.training.evaluate import predict
+
+    calls = []
+
+    def counting_predict(model, datamodule, split, train_config, progress=False):
+        calls.append(split)
+        return predict(model, datamodule, split, train_config, progress)
+
+    monkeypatch.setattr(run_module, "predict", counting_predict)
+    config = tiny_config(sample_root, "train.stage1.epochs=1", "train.stage2.epochs=1")
+    result = TwoStageTrainer(config, tmp_path / "run", progress=False).run()
+    assert calls.count("test") == 2 and calls.count("val") == 1, calls
+    saved = EmoXFormer.from_pretrained(tmp_path / "run" / "best")
+    datamodule = EmoDataModule(config.data, Preprocessor.for_model(saved.config, tmp_path / "run" / "best"), progress=False)
+    datamodule.setup()
+    fresh = predict(saved, datamodule, "test", config.train)
+    torch.testing.assert_close(result.test_predictions["logits"], fresh["logits"])
+    torch.testing.assert_close(result.test_predictions["probabilities"], fresh["probabilities"])
+    assert result.test_predictions["ids"] == fresh["ids"]

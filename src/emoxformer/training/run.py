@@ -148,6 +148,7 @@ class TwoStageTrainer:
             self._write_run_records(datamodule, resume)
 
         metrics: dict = {}
+        self._test_logits: dict[str, dict] = {}  # stage -> test predictions of its best weights, from this process
         previous_best: Path | None = None
         for number, stage_name in enumerate(STAGES, start=1):
             stage = getattr(config.train, stage_name)
@@ -168,7 +169,7 @@ class TwoStageTrainer:
         if not self.is_main:
             return None
         selected = self._select_final_model(model, trained)
-        extra, test_predictions = self._finish(model, preprocessor, datamodule)
+        extra, test_predictions = self._finish(model, preprocessor, datamodule, self._test_logits.get(selected["best_stage"]))
         result = TrainingResult(
             run_dir=out, model_dir=out / "best", metrics=metrics, best_stage=selected["best_stage"],
             selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
@@ -196,7 +197,9 @@ class TwoStageTrainer:
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
         if not self.is_main:
             return {}
-        stage_metrics = evaluate_predictions(predict(model, datamodule, "test", config.train), datamodule)
+        test_predictions = predict(model, datamodule, "test", config.train)
+        self._test_logits[stage_name] = test_predictions  # the final model's test logits, if this stage is chosen
+        stage_metrics = evaluate_predictions(test_predictions, datamodule)
         self._plot_confusions(stage_name, stage_metrics)
         return stage_metrics
 
@@ -225,13 +228,18 @@ class TwoStageTrainer:
         model.load_state_dict(load_file(str(self.out / best_stage / "best" / WEIGHTS_NAME)))
         return {"best_stage": best_stage, "selection": {"monitor": train_config.monitor, "mode": mode, "scores": scores}}
 
-    def _finish(self, model, preprocessor, datamodule) -> tuple[dict, dict]:
+    def _finish(self, model, preprocessor, datamodule, test_predictions: dict | None = None) -> tuple[dict, dict]:
         """Calibrate the final model on validation data, score the paired test, save it (with its processor's
-        tokenizer) as RUN_DIR/best; returns the temperature and paired test, and the calibrated test predictions."""
+        tokenizer) as RUN_DIR/best; returns the temperature and paired test, and the calibrated test predictions.
+        `test_predictions`: the final model's test predictions when its stage evaluated them in this process (the
+        same weights give the same logits, so only the probabilities are recalibrated); else they are predicted."""
         config = self.config
         validation = predict(model, datamodule, "val", config.train)
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
-        test_predictions = predict(model, datamodule, "test", config.train)
+        if test_predictions is None:
+            test_predictions = predict(model, datamodule, "test", config.train)
+        else:
+            test_predictions = dict(test_predictions, probabilities=model.probabilities(test_predictions["logits"]))
         extra = {"temperature": model.config.temperature}
         if len(datamodule.names) > 1:
             extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
