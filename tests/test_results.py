@@ -109,6 +109,16 @@ def test_mean_and_sd_over_seeds_in_the_table():
     assert "| fer2013 | 3 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 1.0 min | — / — |" in to_markdown(summary)
 
 
+def test_the_wall_time_of_resumed_runs_is_flagged_as_their_last_sitting():
+    def run(seed, resumed):
+        return {"configuration": "meld", "group": "meld", "fold": None, "seed": seed, "description": "d", "wall_s": 120.0,
+                "resumed": resumed, "test": {"meld": {"accuracy": 0.5, "weighted_f1": 0.5, "macro_f1": 0.5, "uar": 0.5, "n": 3}},
+                "command": "c", "commit": "abc", "machine": {"cpus": 2}}
+
+    assert "| 2.0 min (1 of 2 resumed: their last sitting only) |" in to_markdown(aggregate([run(1, False), run(2, True)]))
+    assert "| 2.0 min |" in to_markdown(aggregate([run(1, False), run(2, False)]))
+
+
 def test_cli_results_bad_configuration_is_one_line(tmp_path, capsys):
     assert main(["results", "--config", "quickstart", "--out", str(tmp_path), "--configurations", "meld,nope"]) == 2
     assert "unknown configuration(s) nope" in capsys.readouterr().err

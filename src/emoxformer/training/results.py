@@ -189,6 +189,7 @@ def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
             "seeds": sorted({r["seed"] for r in runs}),
             "folds": sorted({r["fold"] for r in runs if r["fold"] is not None}),
             "wall_s": mean_sd([r["wall_s"] for r in runs]),
+            "resumed": sum(bool(r.get("resumed")) for r in runs),  # their wall_s is the last sitting's alone
             "datasets": {name: {metric: mean_sd([r["test"][name][metric] for r in runs if name in r["test"]])
                                 for metric in METRICS} for name in datasets},
             "validation": {name: {metric: mean_sd([r["validation"][name][metric] for r in runs
@@ -253,10 +254,12 @@ def to_markdown(summary: dict) -> str:
         for name, entry in rows:
             stats = entry["datasets"][dataset]
             runs = f"{stats['accuracy']['n']}" + (f" ({len(entry['folds'])} folds)" if entry["folds"] else "")
-            wall = entry["wall_s"]
+            wall = f"{entry['wall_s']['mean'] / 60:.1f} min"
+            if entry.get("resumed"):
+                wall += f" ({entry['resumed']} of {len(entry['runs'])} resumed: their last sitting only)"
             validation = entry["validation"][dataset]
             lines.append(f"| {name} | {runs} | " + " | ".join(_cell(stats[m]) for m in METRICS)
-                         + f" | {wall['mean'] / 60:.1f} min | {_cell(validation['accuracy'])} / {_cell(validation['weighted_f1'])} |")
+                         + f" | {wall} | {_cell(validation['accuracy'])} / {_cell(validation['weighted_f1'])} |")
         lines.append("")
     paired = [(name, entry) for name, entry in configurations.items() if entry.get("paired_test")]
     if paired:
