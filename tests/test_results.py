@@ -109,6 +109,24 @@ def test_mean_and_sd_over_seeds_in_the_table():
     assert "| fer2013 | 3 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 1.0 min | — / — |" in to_markdown(summary)
 
 
+def test_a_run_records_the_commit_it_started_from(tmp_path, fake_trainer, monkeypatch):
+    """A commit made while a long run trains is not the code that ran: result.json keeps the one at its start."""
+    import emoxformer.training.results as results_module
+
+    checkout = {"commit": "aaaaaaa"}
+    monkeypatch.setattr(results_module, "git_commit", lambda: checkout["commit"])
+    real_run = FakeTrainer.run
+
+    def run_while_someone_commits(self, resume=False):
+        checkout["commit"] = "bbbbbbb"
+        return real_run(self, resume)
+
+    monkeypatch.setattr(FakeTrainer, "run", run_while_someone_commits)
+    run_results(plan(tmp_path, ["meld"], [42]), log=lambda line: None)
+    result = json.loads((tmp_path / "results" / "runs" / "meld" / "seed42" / "result.json").read_text())
+    assert result["commit"] == "aaaaaaa"
+
+
 def test_the_wall_time_of_resumed_runs_is_flagged_as_their_last_sitting():
     def run(seed, resumed):
         return {"configuration": "meld", "group": "meld", "fold": None, "seed": seed, "description": "d", "wall_s": 120.0,

@@ -129,7 +129,7 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
     resume = (run_dir / "config.yaml").is_file()
     config = load_config(run_dir / "config.yaml") if resume else load_config(
         plan.config, ([f"data.root={plan.data}"] if plan.data else []) + plan.overrides_for(configuration, seed))
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), git_commit()  # the code that trains: the checkout may change meanwhile
     metrics = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume).to_dict()
     result = {
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
@@ -140,7 +140,7 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
                         for subset, values in metrics.get("paired_test", {}).items()},
         # A resumed run's wall time is this sitting's alone (flagged by "resumed").
         "wall_s": time.perf_counter() - started, "resumed": resume, "command": plan.train_command(configuration, seed),
-        "commit": git_commit(), "machine": machine(), "finished": _now(),
+        "commit": commit, "machine": machine(), "finished": _now(),
     }
     atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
     return result
