@@ -74,7 +74,7 @@ def test_valid_choices_and_unions_load():
     (["data.datasets=[]"], r"data\.datasets is empty"),
     (["data.modality_dropout=1"], r"data\.modality_dropout must be in \[0, 1\), got 1\.0"),
     (["data.ravdess_val_actors=21,22"], r"data\.ravdess_val_actors and data\.ravdess_test_actors share actors \[21, 22\]"),
-    (["train.monitor=val/acc"], r"train\.monitor must be val/score, val/loss or val/DATASET/METRIC .*got 'val/acc'"),
+    (["train.monitor=val/acc"], r"train\.monitor must be val/score, val/score_by_size, val/loss or val/DATASET/METRIC .*got 'val/acc'"),
     (["data.datasets=[meld]", "train.monitor=val/ravdess/uar"], r"train\.monitor is 'val/ravdess/uar', but ravdess is not in data\.datasets"),
     (["model.hidden_size=100", "model.num_heads=3"], r"model\.hidden_size \(100\) must be a multiple of model\.num_heads \(3\)"),
     (["model.modalities=[]"], r"model\.modalities is empty"),
@@ -90,6 +90,7 @@ def test_rules_that_do_not_apply_pass():
     load_config("quickstart", ["data.datasets=[meld]", "data.ravdess_val_actors=21,22"])  # RAVDESS not used
     load_config("quickstart", ["data.ravdess_fold=2", "data.ravdess_val_actors=21,22"])  # the fold picks the actors
     load_config("quickstart", ["data.datasets=[meld]", "train.monitor=val/meld/uar", "train.monitor_mode=max"])
+    assert load_config("quickstart", ["train.monitor=val/score_by_size"]).train.resolved_monitor_mode == "max"
 
 
 class _NeverBuilt:

@@ -127,6 +127,16 @@ def test_a_run_records_the_commit_it_started_from(tmp_path, fake_trainer, monkey
     assert result["commit"] == "aaaaaaa"
 
 
+@pytest.mark.parametrize("monitor, mode, epoch_accuracy", [("val/score", "max", 0.5), ("val/loss", "min", 0.25)])
+def test_the_reported_validation_is_the_epoch_the_monitor_chose(tmp_path, monitor, mode, epoch_accuracy):
+    from emoxformer.training.results import best_validation
+
+    log = tmp_path / "logs" / "stage2"
+    log.mkdir(parents=True)
+    (log / "metrics.csv").write_text("epoch,val/score,val/loss,val/meld/accuracy\n0,0.2,0.9,0.25\n1,0.4,1.3,0.5\n")
+    assert best_validation(tmp_path, "stage2", monitor, mode) == {"meld": {"accuracy": epoch_accuracy}}
+
+
 def test_the_wall_time_of_resumed_runs_is_flagged_as_their_last_sitting():
     def run(seed, resumed):
         return {"configuration": "meld", "group": "meld", "fold": None, "seed": seed, "description": "d", "wall_s": 120.0,

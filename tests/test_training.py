@@ -447,3 +447,21 @@ def test_the_final_test_predictions_reuse_the_chosen_stage_s_evaluation(sample_r
     torch.testing.assert_close(result.test_predictions["logits"], fresh["logits"])
     torch.testing.assert_close(result.test_predictions["probabilities"], fresh["probabilities"])
     assert result.test_predictions["ids"] == fresh["ids"]
+
+
+def test_the_size_weighted_validation_score_lets_a_large_split_outweigh_a_small_one():
+    from emoxformer.training.module import EmoXFormerModule
+
+    config = load_config("quickstart")
+    module = EmoXFormerModule(torch.nn.Linear(1, 1), ["meld", "ravdess", "fer2013"], config.train, config.train.stage1)
+    logged = {}
+    module.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    # ravdess: 2 samples, both right; fer2013: 8 samples, all wrong (meld absent from this validation)
+    preds = torch.tensor([0, 1] + [1] * 8)
+    labels = torch.tensor([0, 1] + [0] * 8)
+    dataset = torch.tensor([1, 1] + [2] * 8)
+    module._val_outputs.append((preds, labels, dataset))
+    module.on_validation_epoch_end()
+    assert logged["val/ravdess/weighted_f1"] == 1.0 and logged["val/fer2013/weighted_f1"] == 0.0
+    assert logged["val/score"] == pytest.approx(0.5)  # each dataset counts once
+    assert logged["val/score_by_size"] == pytest.approx(0.2)  # each sample counts once: 2 of 10 right

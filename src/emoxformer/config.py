@@ -26,6 +26,8 @@ Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true",
                     "transformer-engine-float16"]
 # What `train.monitor` can name: the metrics the training module logs at the end of each validation epoch.
 VALIDATION_METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+# val/score: mean over datasets of weighted-F1; val/score_by_size: the same weighted by each validation split's size.
+VALIDATION_SCORES = ("val/score", "val/score_by_size", "val/loss")
 
 
 @dataclass
@@ -231,11 +233,11 @@ class ExperimentConfig:
                 raise ConfigError(f"{dotted(where, 'train.dataset_weights')}.{name} must be positive, got {weight}")
         monitor = self.train.monitor
         parts = monitor.split("/")
-        if monitor in ("val/score", "val/loss"):
+        if monitor in VALIDATION_SCORES:
             return
         if len(parts) != 3 or parts[0] != "val" or parts[2] not in VALIDATION_METRICS:
-            raise ConfigError(f"{dotted(where, 'train.monitor')} must be val/score, val/loss or val/DATASET/METRIC "
-                              f"(METRIC: {', '.join(VALIDATION_METRICS)}), got {monitor!r}")
+            raise ConfigError(f"{dotted(where, 'train.monitor')} must be {', '.join(VALIDATION_SCORES)} or "
+                              f"val/DATASET/METRIC (METRIC: {', '.join(VALIDATION_METRICS)}), got {monitor!r}")
         if parts[1] not in self.data.datasets:
             raise ConfigError(f"{dotted(where, 'train.monitor')} is {monitor!r}, but {parts[1]} is not in "
                               f"{dotted(where, 'data.datasets')} {self.data.datasets}")

@@ -61,6 +61,9 @@ class EmoXFormerModule(L.LightningModule):
                 self.log(f"val/{name}/{key}", values[key])
         score = sum(m["weighted_f1"] for m in metrics.values()) / max(len(metrics), 1)
         self.log("val/score", score, prog_bar=True)
+        # Each dataset weighted by its validation size: a small split (RAVDESS's 120 clips) cannot outvote a large one.
+        samples = sum(m["n"] for m in metrics.values())
+        self.log("val/score_by_size", sum(m["weighted_f1"] * m["n"] for m in metrics.values()) / max(samples, 1))
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay)

@@ -135,7 +135,7 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
         "description": configuration.description, "best_stage": metrics["best_stage"],
         "test": {name: {k: values[k] for k in (*METRICS, "n")} for name, values in metrics[metrics["best_stage"]].items()},
-        "validation": best_validation(run_dir, metrics["best_stage"]),
+        "validation": best_validation(run_dir, metrics["best_stage"], config.train.monitor, config.train.resolved_monitor_mode),
         "paired_test": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
                         for subset, values in metrics.get("paired_test", {}).items()},
         # A resumed run's wall time is this sitting's alone (flagged by "resumed").
@@ -146,8 +146,9 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
     return result
 
 
-def best_validation(run_dir: Path, stage: str, monitor: str = "val/score") -> dict:
-    """Per-dataset validation metrics of the final model: the logged epoch of `stage` with the best `monitor`."""
+def best_validation(run_dir: Path, stage: str, monitor: str = "val/score", mode: str = "max") -> dict:
+    """Per-dataset validation metrics of the final model: the logged epoch of `stage` with the best `monitor`
+    (highest, or lowest with mode "min")."""
     import pandas as pd
 
     log = run_dir / "logs" / stage / "metrics.csv"
@@ -156,7 +157,7 @@ def best_validation(run_dir: Path, stage: str, monitor: str = "val/score") -> di
     epochs = pd.read_csv(log).dropna(subset=[monitor])
     if epochs.empty:
         return {}
-    best = epochs.loc[epochs[monitor].idxmax()]
+    best = epochs.loc[epochs[monitor].idxmin() if mode == "min" else epochs[monitor].idxmax()]
     values: dict = {}
     for column, value in best.items():
         parts = str(column).split("/")
