@@ -148,7 +148,7 @@ class TwoStageTrainer:
             self._write_run_records(datamodule, resume)
 
         metrics: dict = {}
-        self._test_logits: dict[str, dict] = {}  # stage -> test predictions of its best weights, from this process
+        self._test_predictions: dict[str, dict] = {}  # stage -> test predictions of its best weights, from this process
         previous_best: Path | None = None
         for number, stage_name in enumerate(STAGES, start=1):
             stage = getattr(config.train, stage_name)
@@ -169,7 +169,7 @@ class TwoStageTrainer:
         if not self.is_main:
             return None
         selected = self._select_final_model(model, trained)
-        extra, test_predictions = self._finish(model, preprocessor, datamodule, self._test_logits.get(selected["best_stage"]))
+        extra, test_predictions = self._finish(model, preprocessor, datamodule, self._test_predictions.get(selected["best_stage"]))
         result = TrainingResult(
             run_dir=out, model_dir=out / "best", metrics=metrics, best_stage=selected["best_stage"],
             selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
@@ -198,7 +198,7 @@ class TwoStageTrainer:
         if not self.is_main:
             return {}
         test_predictions = predict(model, datamodule, "test", config.train)
-        self._test_logits[stage_name] = test_predictions  # the final model's test logits, if this stage is chosen
+        self._test_predictions[stage_name] = test_predictions  # the final model's test logits, if this stage is chosen
         stage_metrics = evaluate_predictions(test_predictions, datamodule)
         self._plot_confusions(stage_name, stage_metrics)
         return stage_metrics
