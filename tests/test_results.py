@@ -137,6 +137,19 @@ def test_the_reported_validation_is_the_epoch_the_monitor_chose(tmp_path, monito
     assert best_validation(tmp_path, "stage2", monitor, mode) == {"meld": {"accuracy": epoch_accuracy}}
 
 
+def test_the_reported_validation_is_the_epoch_the_stage_exported(tmp_path):
+    from emoxformer.training.callbacks import write_best_score
+    from emoxformer.training.results import best_validation
+
+    log = tmp_path / "logs" / "stage2"
+    log.mkdir(parents=True)
+    (log / "metrics.csv").write_text("epoch,val/score,val/meld/accuracy\n0,0.2,0.25\n1,0.4,0.5\n2,0.3,0.75\n")
+    write_best_score(tmp_path / "stage2" / "best_score.json", "val/score", "max", 0.4, epoch=2)
+    assert best_validation(tmp_path, "stage2") == {"meld": {"accuracy": 0.5}}
+    write_best_score(tmp_path / "stage2" / "best_score.json", "val/meld/accuracy", "max", 0.75, epoch=3)
+    assert best_validation(tmp_path, "stage2") == {"meld": {"accuracy": 0.75}}  # the record's monitor, not the default
+
+
 def test_the_wall_time_of_resumed_runs_is_flagged_as_their_last_sitting():
     def run(seed, resumed):
         return {"configuration": "meld", "group": "meld", "fold": None, "seed": seed, "description": "d", "wall_s": 120.0,

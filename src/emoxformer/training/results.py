@@ -147,17 +147,23 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
 
 
 def best_validation(run_dir: Path, stage: str, monitor: str = "val/score", mode: str = "max") -> dict:
-    """Per-dataset validation metrics of the final model: the logged epoch of `stage` with the best `monitor`
-    (highest, or lowest with mode "min")."""
+    """Per-dataset validation metrics of the final model: the logged epoch whose weights `stage` exported (the
+    epoch in its best_score.json); for a stage trained before that file was kept, the epoch with the best
+    `monitor` (highest, or lowest with mode "min")."""
     import pandas as pd
+
+    from .callbacks import BEST_SCORE, read_best_score
 
     log = run_dir / "logs" / stage / "metrics.csv"
     if not log.is_file():
         return {}
-    epochs = pd.read_csv(log).dropna(subset=[monitor])
+    record = read_best_score(run_dir / stage / BEST_SCORE)
+    epochs = pd.read_csv(log).dropna(subset=[record["monitor"] if record else monitor])
+    if record:
+        epochs = epochs[epochs["epoch"] == record["epoch"] - 1]  # the log counts epochs from 0, the record from 1
     if epochs.empty:
         return {}
-    best = epochs.loc[epochs[monitor].idxmin() if mode == "min" else epochs[monitor].idxmax()]
+    best = epochs.iloc[0] if record else epochs.loc[epochs[monitor].idxmin() if mode == "min" else epochs[monitor].idxmax()]
     values: dict = {}
     for column, value in best.items():
         parts = str(column).split("/")
