@@ -148,7 +148,7 @@ class TwoStageTrainer:
             self._write_run_records(datamodule, resume)
 
         metrics: dict = {}
-        self._test_predictions: dict[str, dict] = {}  # stage -> test predictions of its best weights, from this process
+        test_predictions: dict[str, dict] = {}  # stage -> test predictions of its best weights, from this process
         previous_best: Path | None = None
         for number, stage_name in enumerate(STAGES, start=1):
             stage = getattr(config.train, stage_name)
@@ -161,7 +161,8 @@ class TwoStageTrainer:
                 print(f"{stage_name}: finished before, kept", flush=True)
                 metrics[stage_name] = json.loads(finished.read_text())
             else:
-                stage_metrics = self._run_stage(number, stage_name, stage, model, preprocessor, datamodule, resume)
+                stage_metrics, test_predictions[stage_name] = self._run_stage(number, stage_name, stage, model,
+                                                                              preprocessor, datamodule, resume)
                 if self.is_main:
                     metrics[stage_name] = stage_metrics
                     atomic_write(finished, json.dumps(stage_metrics, indent=2))
@@ -169,19 +170,20 @@ class TwoStageTrainer:
         if not self.is_main:
             return None
         selected = self._select_final_model(model, trained)
-        extra, test_predictions = self._finish(model, preprocessor, datamodule, self._test_predictions.get(selected["best_stage"]))
+        extra, final_predictions = self._finish(model, preprocessor, datamodule, test_predictions.get(selected["best_stage"]))
         result = TrainingResult(
             run_dir=out, model_dir=out / "best", metrics=metrics, best_stage=selected["best_stage"],
             selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
-            test_predictions=test_predictions, dataset_names=tuple(datamodule.names),
+            test_predictions=final_predictions, dataset_names=tuple(datamodule.names),
         )
         atomic_write(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
         plot_training_curves({s: out / "logs" / s / "metrics.csv" for s in STAGES}, out / "training_curves.png")
         return result
 
-    def _run_stage(self, number: int, stage_name: str, stage, model, preprocessor, datamodule, resume: bool) -> dict:
+    def _run_stage(self, number: int, stage_name: str, stage, model, preprocessor, datamodule,
+                   resume: bool) -> tuple[dict, dict | None]:
         """Train one stage (from its last checkpoint when resuming), load its best weights; rank 0 returns its
-        test metrics."""
+        test metrics and the test predictions they come from (other ranks: {}, None)."""
         config = self.config
         # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
@@ -196,12 +198,11 @@ class TwoStageTrainer:
                                         ckpt_path=last if resume and last.is_file() else None)
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
         if not self.is_main:
-            return {}
+            return {}, None
         test_predictions = predict(model, datamodule, "test", config.train)
-        self._test_predictions[stage_name] = test_predictions  # the final model's test logits, if this stage is chosen
         stage_metrics = evaluate_predictions(test_predictions, datamodule)
         self._plot_confusions(stage_name, stage_metrics)
-        return stage_metrics
+        return stage_metrics, test_predictions
 
     @contextmanager
     def _cached_features(self, stage_name: str, model, datamodule):
