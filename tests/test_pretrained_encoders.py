@@ -121,6 +121,37 @@ def test_speaker_lstm_tokens_do_not_depend_on_padding(tmp_path):
     torch.testing.assert_close(together[0, :windows], alone[0, :windows], atol=1e-5, rtol=1e-4)
 
 
+def test_speaker_lstm_training_gradients_do_not_depend_on_padding(tmp_path):
+    """Fine-tuning on a padded batch gives the weights the gradient of each clip trained alone, summed."""
+    path, _ = resemblyzer_style_file(tmp_path)
+    encoder = speaker_lstm.SpeakerLSTMEncoder(pool_frames=10).train()
+    encoder.backbone.load_pretrained(path)
+    short, long = torch.randn(8000), torch.randn(12345)
+
+    def weight_gradients(waveforms, lengths):
+        encoder.zero_grad(set_to_none=True)
+        tokens, valid = encoder(waveforms, lengths)
+        (tokens * valid[..., None]).pow(2).sum().backward()
+        return {name: p.grad.clone() for name, p in encoder.backbone.named_parameters()}
+
+    alone = [weight_gradients(clip[None], torch.tensor([len(clip)])) for clip in (short, long)]
+    batch = torch.zeros(2, 12345)
+    batch[0, :8000], batch[1] = short, long
+    together = weight_gradients(batch, torch.tensor([8000, 12345]))
+    for name, gradient in together.items():
+        torch.testing.assert_close(gradient, alone[0][name] + alone[1][name], atol=1e-4, rtol=1e-3)
+
+
+def test_speaker_lstm_runs_on_the_padded_batch_not_packed_sequences(tmp_path):
+    """On CPU a packed LSTM's backward pass was ~25x slower than the padded one (benchmarks/speech_lstm_step.py)
+    and made the speech steps most of a laptop seed's stage 2."""
+    encoder = speaker_lstm.SpeakerLSTMEncoder(pool_frames=10)
+    inputs = []
+    encoder.backbone.lstm.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    encoder(torch.randn(2, 4000), torch.tensor([3000, 4000]))
+    assert len(inputs) == 1 and type(inputs[0]) is torch.Tensor and inputs[0].shape[:2] == (2, 4000 // 160 + 1)
+
+
 def laptop_like_config(tmp_path) -> EmoXFormerConfig:
     vision_file = tmp_path / "mobilenet_v2.pth"
     torch.save(torchvision_style_state(), vision_file)
