@@ -335,6 +335,23 @@ def test_progress_bars_stay_on_a_terminal():
     assert progress_callbacks("stage1", progress=False, terminal=False) == []
 
 
+def test_the_epoch_line_shows_the_score_that_selects(capsys):
+    """With train.monitor=val/score_by_size a log showed val/score, which did not choose the model."""
+    from types import SimpleNamespace
+
+    from emoxformer.training.run import progress_callbacks
+
+    trainer = SimpleNamespace(is_global_zero=True, current_epoch=0, max_epochs=2, callback_metrics={
+        "train/loss_epoch": 1.5, "val/loss": 1.25, "val/score": 0.5, "val/score_by_size": 0.625})
+    for monitor, shown in [("val/score_by_size", "val score_by_size 0.6250"), ("val/score", "val score 0.5000"),
+                           ("val/loss", "val loss 1.2500")]:
+        (line,) = progress_callbacks("stage1", progress=True, terminal=False, monitor=monitor)
+        line.on_train_epoch_end(trainer, None)
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"stage1 epoch 1/2: train loss 1.5000, val loss 1.2500") and shown in printed
+        assert printed.count("val ") == (1 if monitor == "val/loss" else 2), printed
+
+
 class ValidationRecorder(L.Callback):
     """The model's weights and the monitored value after each validation, and the early-stopping mode."""
 

@@ -57,7 +57,7 @@ def read_best_score(path: Path) -> dict | None:
 
 
 class EpochLines(L.Callback):
-    """One line per epoch (stage, epoch, train and validation loss, validation score, seconds): what a log that
+    """One line per epoch (stage, epoch, train and validation loss, the monitored score, seconds): what a log that
     is not a terminal gets instead of progress bars, whose redraws would pile up into one huge line per epoch."""
 
     def __init__(self, stage_name: str, score: str = "val/score"):
@@ -72,7 +72,9 @@ class EpochLines(L.Callback):
         if not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
-        values = [("train loss", "train/loss_epoch"), ("val loss", "val/loss"), (self.score.replace("/", " "), self.score)]
+        values = [("train loss", "train/loss_epoch"), ("val loss", "val/loss")]
+        if self.score != "val/loss":
+            values.append((self.score.replace("/", " "), self.score))
         fields = ", ".join(f"{label} {_number(metrics.get(key))}" for label, key in values)
         print(f"{self.stage_name} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {fields}, "
               f"{time.perf_counter() - self.started:.1f} s", flush=True)

@@ -49,12 +49,12 @@ warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # hardware banners and tips
 
 
-def progress_callbacks(stage_name: str, progress: bool, terminal: bool) -> list:
+def progress_callbacks(stage_name: str, progress: bool, terminal: bool, monitor: str = "val/score") -> list:
     """Progress bars on a terminal; one line per epoch where stdout is a log (SLURM, `> log`), which would
-    otherwise collect every redraw of the bars."""
+    otherwise collect every redraw of the bars. The line shows the monitored value, the one that selects."""
     if not progress:
         return []
-    return [TQDMProgressBar(leave=True)] if terminal else [EpochLines(stage_name)]
+    return [TQDMProgressBar(leave=True)] if terminal else [EpochLines(stage_name, monitor)]
 
 
 def make_trainer(train_config, max_epochs: int, callbacks: list, loggers) -> L.Trainer:
@@ -264,7 +264,7 @@ class TwoStageTrainer:
             ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
             LearningRateMonitor(logging_interval="epoch"),
             RNGState(),
-        ] + progress_callbacks(stage_name, self.progress, sys.stdout.isatty()) + self.extra_callbacks
+        ] + progress_callbacks(stage_name, self.progress, sys.stdout.isatty(), monitor) + self.extra_callbacks
         loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
         trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
