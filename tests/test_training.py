@@ -365,6 +365,15 @@ class ValidationRecorder(L.Callback):
         self.epochs.append((float(trainer.callback_metrics[self.monitor]), _copy(pl_module.model)))
 
 
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_mixed_precision_with_gradient_clipping_trains(sample_root, tmp_path, precision):
+    """Lightning refuses to clip gradients with a fused optimizer under a gradient scaler (16-mixed)."""
+    config = tiny_config(sample_root, "data.datasets=[fer2013]", f"train.precision={precision}", "train.grad_clip=1.0",
+                         "train.stage1.epochs=1", "train.stage2.epochs=1", "train.feature_cache=false")
+    metrics = TwoStageTrainer(config, tmp_path, progress=False).run().to_dict()
+    assert set(metrics["stage2"]) == {"fer2013"} and metrics["stage2"]["fer2013"]["n"] > 0
+
+
 def test_a_loss_monitor_is_minimised(sample_root, tmp_path):
     recorder = ValidationRecorder("val/loss")
     config = tiny_config(sample_root, "data.datasets=[meld,fer2013]", "train.monitor=val/loss", "train.stage1.epochs=3",

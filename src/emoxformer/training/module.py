@@ -66,7 +66,12 @@ class EmoXFormerModule(L.LightningModule):
         self.log("val/score_by_size", sum(m["weighted_f1"] * m["n"] for m in metrics.values()) / max(samples, 1))
 
     def configure_optimizers(self):
-        optimizer = adamw(self.parameter_groups(), lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay)
+        # Lightning's mixed-precision (and FSDP) plugins refuse to clip gradients for an optimizer that unscales them
+        # inside its step, as a fused one does.
+        plugin_unscales = self.train_config.precision.endswith("-mixed") or "fsdp" in str(self.train_config.strategy)
+        clips_in_plugin = plugin_unscales and self.train_config.grad_clip > 0
+        optimizer = adamw(self.parameter_groups(), fused=not clips_in_plugin, lr=self.stage_config.lr,
+                          weight_decay=self.train_config.weight_decay)
         if self.stage_config.schedule == "cosine":
             total = max(1, int(self.trainer.estimated_stepping_batches))
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(self.stage_config.warmup * total)))
@@ -92,13 +97,16 @@ class EmoXFormerModule(L.LightningModule):
         return [{"params": rest, "lr": self.stage_config.lr, "name": "model"}] + groups
 
 
-def adamw(groups: list[dict], **settings) -> torch.optim.AdamW:
-    """AdamW with the fused kernel (one pass over each parameter on CPU and GPU). Without `fused`, torch updates
-    CPU parameters one tensor at a time: 20 % of a laptop stage-2 step (benchmarks/optimizer_step.py)."""
-    try:
-        return torch.optim.AdamW(groups, fused=True, **settings)
-    except RuntimeError:  # torch < 2.4 on CPU, or parameters of a kind the fused kernel does not take
-        return torch.optim.AdamW(groups, **settings)
+def adamw(groups: list[dict], fused: bool = True, **settings) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (one pass over each parameter on CPU and GPU) where it may be used. Without
+    `fused`, torch updates CPU parameters one tensor at a time: 20 % of a laptop stage-2 step
+    (benchmarks/optimizer_step.py)."""
+    if fused:
+        try:
+            return torch.optim.AdamW(groups, fused=True, **settings)
+        except RuntimeError:  # torch < 2.4 on CPU, or parameters of a kind the fused kernel does not take
+            pass
+    return torch.optim.AdamW(groups, **settings)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
