@@ -48,7 +48,10 @@ def main() -> None:
           f"{len(params)} tensors, groups {[g['name'] for g in groups]}")
 
     def updates(**kind):
-        optimizer = torch.optim.AdamW(groups, lr=config.train.stage2.lr, weight_decay=config.train.weight_decay, **kind)
+        # Fresh group dicts: AdamW writes its settings (foreach, fused) into the dicts it is given.
+        optimizer = torch.optim.AdamW([dict(group) for group in groups], lr=config.train.stage2.lr,
+                                      weight_decay=config.train.weight_decay, **kind)
+        assert all(group.get(key) == value for group in optimizer.param_groups for key, value in kind.items())
         optimizer.step()  # creates the moment buffers; not timed
         return timed(optimizer.step, args.repeats)
 

@@ -41,7 +41,7 @@ def packed_forward(encoder: SpeakerLSTMEncoder, waveform: torch.Tensor, lengths:
 def training_step(encoder, forward, waveform, lengths) -> tuple[torch.Tensor, dict]:
     encoder.zero_grad(set_to_none=True)
     tokens, valid = forward(waveform, lengths)
-    (tokens * valid[..., None]).pow(2).mean().backward()
+    (tokens * valid[..., None]).pow(2).sum().backward()  # a sum: gradients large enough for the check below
     return tokens.detach(), {name: p.grad for name, p in encoder.backbone.named_parameters()}
 
 
@@ -60,7 +60,8 @@ def main() -> None:
     packed_tokens, packed_grads = training_step(encoder, lambda w, n: packed_forward(encoder, w, n), waveform, lengths)
     padded_tokens, padded_grads = training_step(encoder, encoder, waveform, lengths)
     same_tokens = torch.allclose(packed_tokens, padded_tokens, atol=1e-5, rtol=1e-4)
-    same_grads = all(torch.allclose(packed_grads[k], padded_grads[k], atol=1e-5, rtol=1e-3) for k in packed_grads)
+    same_grads = all(float((packed_grads[k] - padded_grads[k]).norm() / packed_grads[k].norm()) < 1e-4
+                     for k in packed_grads)
     print(f"machine: {machine()}; batch {args.batch_size} clips, {float(lengths.float().mean()) / 16_000:.2f} s mean")
     print(f"same tokens: {same_tokens}; same weight gradients: {same_grads}")
 

@@ -52,7 +52,7 @@ def test_the_optimizer_is_the_fused_adamw_and_updates_like_the_per_tensor_one():
     stage = StageConfig(lr=1e-3, freeze_backbones=False, encoder_lr={"text": 2e-5})
     module = EmoXFormerModule(model, ["meld", "ravdess", "fer2013"], TrainConfig(weight_decay=0.01), stage)
     optimizer = module.configure_optimizers()["optimizer"]
-    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+    assert isinstance(optimizer, torch.optim.AdamW) and [g["fused"] for g in optimizer.param_groups] == [True, True]
     assert sorted(g["lr"] for g in optimizer.param_groups) == [2e-5, 1e-3]
 
     reference_params = [p.detach().clone().requires_grad_() for p in model.parameters()]
@@ -60,7 +60,7 @@ def test_the_optimizer_is_the_fused_adamw_and_updates_like_the_per_tensor_one():
                                   lr=1e-3, weight_decay=0.01, foreach=False)
     ours = torch.optim.AdamW([{"params": list(model.parameters())[:3], "lr": 2e-5},
                               {"params": list(model.parameters())[3:]}], lr=1e-3, weight_decay=0.01,
-                             fused=optimizer.defaults["fused"])
+                             fused=True)
     for _ in range(3):
         for param, ref in zip(model.parameters(), reference_params):
             ref.grad = torch.randn_like(ref)
@@ -69,6 +69,37 @@ def test_the_optimizer_is_the_fused_adamw_and_updates_like_the_per_tensor_one():
         ours.step()
     for param, ref in zip(model.parameters(), reference_params):
         torch.testing.assert_close(param.detach(), ref.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_a_resumed_stage_keeps_the_fused_kernel_after_loading_a_plain_optimizer_state():
+    """Loading a state saved with the plain kernel brought back `fused: None`, which under a gradient scaler breaks
+    the fused optimiser's step."""
+    from types import SimpleNamespace
+
+    model = EmoXFormer(EmoXFormerConfig(hidden_size=16, builtin_width=16, fusion_layers=1, builtin_text_layers=1))
+    module = EmoXFormerModule(model, ["meld"], TrainConfig(), StageConfig(lr=1e-3, freeze_backbones=False))
+    optimizer = module.configure_optimizers()["optimizer"]
+    saved_plain = torch.optim.AdamW(module.parameter_groups(), lr=1e-3).state_dict()
+    optimizer.load_state_dict(saved_plain)
+    assert {g["fused"] for g in optimizer.param_groups} == {None}  # what Lightning's restore leaves
+    module._trainer = SimpleNamespace(optimizers=[optimizer])
+    module.on_train_start()
+    assert {g["fused"] for g in optimizer.param_groups} == {True}
+    for param in model.parameters():
+        param.grad = torch.ones_like(param)
+    optimizer.grad_scale, optimizer.found_inf = torch.tensor(1.0), torch.tensor(0.0)  # what a gradient scaler sets
+    optimizer.step()
+
+
+@pytest.mark.parametrize("precision, grad_clip, fused", [
+    ("32-true", 1.0, True), ("bf16-true", 1.0, True), ("16-mixed", 1.0, False), ("bf16-mixed", 1.0, False),
+    ("16-mixed", 0.0, True),
+])
+def test_the_fused_kernel_is_left_out_where_lightning_clips_scaled_gradients(precision, grad_clip, fused):
+    from emoxformer.training.optimizer import use_fused_adamw
+
+    assert use_fused_adamw("cpu", TrainConfig(precision=precision, grad_clip=grad_clip)) is fused
+    assert use_fused_adamw("cpu", TrainConfig(strategy="fsdp", grad_clip=1.0)) is False
 
 
 def test_warmup_then_cosine_to_zero():

@@ -74,8 +74,8 @@ class SpeakerLSTMEncoder(nn.Module):
     Exact under padding: frames are counted from each clip's length (zero padding, as in the STFT's own centring),
     and the LSTM runs one way, so a clip's states never see the padding after it; states past a clip's end are
     left out of its windows (and get no gradient).
-    The LSTM runs on the padded batch, not on packed sequences: on CPU, backward through a packed LSTM took about
-    25 s for 32 clips of 3.7 s against under 1 s padded (benchmarks/speech_lstm_step.py).
+    The LSTM runs on the padded batch, not on packed sequences: on 2 CPU cores a fine-tuning step (forward and
+    backward) of 32 clips of 3.8 s took 27 s packed against 0.9 s padded (benchmarks/speech_lstm_step.py).
     """
 
     def __init__(self, sample_rate: int = 16_000, pool_frames: int = 10):

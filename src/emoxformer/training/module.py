@@ -9,6 +9,7 @@ import torch
 from ..metrics import metrics_by_dataset
 from ..model.losses import build_loss
 from ..model.modeling import EmoXFormer
+from .optimizer import keep_kernel_choice, use_fused_adamw
 
 
 class EmoXFormerModule(L.LightningModule):
@@ -24,6 +25,7 @@ class EmoXFormerModule(L.LightningModule):
         self.register_buffer("dataset_weights", torch.tensor([float(weights.get(n, 1.0)) for n in dataset_names] + [1.0]),
                              persistent=False)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._fused = False  # AdamW's kernel, chosen in configure_optimizers
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.model(batch).logits
@@ -66,12 +68,11 @@ class EmoXFormerModule(L.LightningModule):
         self.log("val/score_by_size", sum(m["weighted_f1"] * m["n"] for m in metrics.values()) / max(samples, 1))
 
     def configure_optimizers(self):
-        # Lightning's mixed-precision (and FSDP) plugins refuse to clip gradients for an optimizer that unscales them
-        # inside its step, as a fused one does.
-        plugin_unscales = self.train_config.precision.endswith("-mixed") or "fsdp" in str(self.train_config.strategy)
-        clips_in_plugin = plugin_unscales and self.train_config.grad_clip > 0
-        optimizer = adamw(self.parameter_groups(), fused=not clips_in_plugin, lr=self.stage_config.lr,
-                          weight_decay=self.train_config.weight_decay)
+        groups = self.parameter_groups()
+        device = next((p.device for group in groups for p in group["params"]), torch.device("cpu"))
+        self._fused = use_fused_adamw(device.type, self.train_config)
+        optimizer = torch.optim.AdamW(groups, lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay,
+                                      fused=self._fused)
         if self.stage_config.schedule == "cosine":
             total = max(1, int(self.trainer.estimated_stepping_batches))
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(self.stage_config.warmup * total)))
@@ -80,6 +81,11 @@ class EmoXFormerModule(L.LightningModule):
             optimizer, mode="min", factor=self.train_config.plateau_factor, patience=self.train_config.plateau_patience,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}}
+
+    def on_train_start(self) -> None:
+        # After Lightning restored a resumed stage's optimiser state, whose groups carry the kernel they were saved with.
+        for optimizer in self.trainer.optimizers:
+            keep_kernel_choice(optimizer, self._fused)
 
     def parameter_groups(self) -> list[dict]:
         """Trainable parameters, grouped by learning rate: each encoder named in the stage's `encoder_lr` at its
@@ -95,18 +101,6 @@ class EmoXFormerModule(L.LightningModule):
                 groups.append({"params": params, "lr": float(lr), "name": f"encoder.{modality}"})
         rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in taken]
         return [{"params": rest, "lr": self.stage_config.lr, "name": "model"}] + groups
-
-
-def adamw(groups: list[dict], fused: bool = True, **settings) -> torch.optim.AdamW:
-    """AdamW with the fused kernel (one pass over each parameter on CPU and GPU) where it may be used. Without
-    `fused`, torch updates CPU parameters one tensor at a time: 20 % of a laptop stage-2 step
-    (benchmarks/optimizer_step.py)."""
-    if fused:
-        try:
-            return torch.optim.AdamW(groups, fused=True, **settings)
-        except RuntimeError:  # torch < 2.4 on CPU, or parameters of a kind the fused kernel does not take
-            pass
-    return torch.optim.AdamW(groups, **settings)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
