@@ -22,13 +22,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, report, timed_pair  # noqa: E402
 
-from emoxformer.model.speaker_lstm import SpeakerLSTMEncoder  # noqa: E402
+from emoxformer.model.speaker_lstm import HOP, N_FFT, TARGET_RMS, SpeakerLSTMEncoder  # noqa: E402
 
 
 def packed_forward(encoder: SpeakerLSTMEncoder, waveform: torch.Tensor, lengths: torch.Tensor):
     """The encoder's forward as it was: the LSTM on packed sequences, unpacked to the padded length."""
-    waveform = waveform.float() * 10 ** (-30 / 20)
-    spec = torch.stft(waveform, 400, 160, window=encoder.window, center=True, pad_mode="constant",
+    waveform = waveform.float() * TARGET_RMS
+    spec = torch.stft(waveform, N_FFT, HOP, window=encoder.window, center=True, pad_mode="constant",
                       return_complex=True)
     mel = torch.matmul(encoder.mel.T, spec.abs().pow(2)).transpose(1, 2)
     n_frames = encoder.frame_lengths(lengths).clamp(max=mel.shape[1])

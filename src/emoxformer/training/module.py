@@ -25,7 +25,6 @@ class EmoXFormerModule(L.LightningModule):
         self.register_buffer("dataset_weights", torch.tensor([float(weights.get(n, 1.0)) for n in dataset_names] + [1.0]),
                              persistent=False)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._fused = False  # AdamW's kernel, chosen in configure_optimizers
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.model(batch).logits
@@ -70,9 +69,8 @@ class EmoXFormerModule(L.LightningModule):
     def configure_optimizers(self):
         groups = self.parameter_groups()
         device = next((p.device for group in groups for p in group["params"]), torch.device("cpu"))
-        self._fused = use_fused_adamw(device.type, self.train_config)
         optimizer = torch.optim.AdamW(groups, lr=self.stage_config.lr, weight_decay=self.train_config.weight_decay,
-                                      fused=self._fused)
+                                      fused=use_fused_adamw(device.type, self.train_config))
         if self.stage_config.schedule == "cosine":
             total = max(1, int(self.trainer.estimated_stepping_batches))
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(self.stage_config.warmup * total)))
@@ -85,7 +83,7 @@ class EmoXFormerModule(L.LightningModule):
     def on_train_start(self) -> None:
         # After Lightning restored a resumed stage's optimiser state, whose groups carry the kernel they were saved with.
         for optimizer in self.trainer.optimizers:
-            keep_kernel_choice(optimizer, self._fused)
+            keep_kernel_choice(optimizer)
 
     def parameter_groups(self) -> list[dict]:
         """Trainable parameters, grouped by learning rate: each encoder named in the stage's `encoder_lr` at its

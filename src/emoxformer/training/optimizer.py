@@ -31,9 +31,11 @@ def use_fused_adamw(device_type: str, train_config) -> bool:
     return fused_kernel_available(device_type) and not plugin_clips_gradients(train_config)
 
 
-def keep_kernel_choice(optimizer: torch.optim.Optimizer, fused: bool) -> None:
+def keep_kernel_choice(optimizer: torch.optim.Optimizer) -> None:
     """Loading an optimiser state brings back the saved groups' settings: a checkpoint written with the plain
-    kernel would silently switch a fused optimiser off (and, under a gradient scaler, break its step)."""
+    kernel would silently switch a fused optimiser off (and, under a gradient scaler, break its step). The
+    optimiser's `defaults` keep the kernel it was built with."""
+    fused = bool(optimizer.defaults.get("fused"))
     for group in optimizer.param_groups:
         group["fused"] = fused
         if fused:
