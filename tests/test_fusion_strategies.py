@@ -122,3 +122,33 @@ def test_ablate_writes_one_table(sample_root, tmp_path, capsys):
     markdown = (tmp_path / "ablation.md").read_text()
     assert markdown.startswith("| pairing | modality_dropout |") and markdown.count("\n") == 6
     assert (tmp_path / "pairing=label__modality_dropout=0.3" / "config.yaml").is_file()
+
+
+def test_pairing_keeps_every_part_when_there_are_more_than_three():
+    # Regression (issue 26, item 1): 4 parts gave 4 seeds, and `s[:3]` cut every example to its first 3 samples.
+    labels = [np.array([0, 1]), np.array([0, 1]), np.array([0, 1]), np.array([0, 1])]
+    sampler = PairedSampler(labels, seed=0)
+    for _, parts, _ in sampler.epoch_draws():
+        assert len(parts) == 4
+        assert sorted(index // 2 for index, _ in parts) == [0, 1, 2, 3]
+
+
+def test_pairing_pools_datasets_of_one_modality():
+    # Two audio datasets (say RAVDESS and CREMA-D) form one pool: each example holds one audio sample, from either.
+    labels = [np.array([0, 0]), np.array([0, 0, 0]), np.array([0, 0, 0, 0])]  # text, audio A, audio B
+    examples = label_matched_examples(labels, np.random.default_rng(0), modality_per_part=["text", "audio", "audio"])
+    assert len(examples) == 7  # the audio pool (3 + 4 samples) is the largest
+    assert all(len(e) == 2 and e[0] < 2 and e[1] >= 2 for e in examples)
+    assert sorted(e[1] for e in examples) == list(range(2, 9))  # every audio sample of both datasets once
+
+
+def test_merging_two_samples_of_one_modality_is_refused():
+    # Regression (issue 26, item 1): the second audio sample silently replaced the first.
+    samples = [{"id": "a", "label": 1, "audio": np.ones(4)}, {"id": "b", "label": 1, "audio": np.zeros(4)}]
+    import pytest
+
+    with pytest.raises(ValueError, match="two audio samples"):
+        merge_samples(samples)
+    cached = [{"id": "a", "label": 1, "encoder_outputs": {"audio": np.ones((2, 3))}}, {"id": "b", "label": 1, "audio": np.ones(4)}]
+    with pytest.raises(ValueError, match="two audio samples"):
+        merge_samples(cached)

@@ -99,7 +99,8 @@ class EmoDataModule(L.LightningDataModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         if self.data_config.pairing == "label":
             labels = [np.array([r.label for r in part.records]) for part in parts]
-            sampler = PairedSampler(labels, seed=self.seed, num_replicas=world, rank=rank)
+            sampler = PairedSampler(labels, seed=self.seed, num_replicas=world, rank=rank,
+                                    modality_per_part=[registry.dataset_modality(name) for name in self.names])
         else:
             num_samples = self.data_config.samples_per_epoch or len(dataset)
             sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,

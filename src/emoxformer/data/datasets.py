@@ -71,11 +71,14 @@ def merge_samples(samples: list[dict], modality_dropout: float = 0.0, rng: np.ra
     """One multimodal example from single-modality samples of one label; `dataset` = -1 (paired)."""
     merged = {"id": "+".join(s["id"] for s in samples), "label": samples[0]["label"], "dataset": -1}
     for sample in samples:
-        for modality in MODALITIES:
+        for modality in [m for m in MODALITIES if m in sample or m in sample.get("encoder_outputs", ())]:
+            if modality in merged or modality in merged.get("encoder_outputs", ()):
+                # One example holds one input per modality: a second would silently replace the first.
+                raise ValueError(f"cannot merge two {modality} samples into one example ({merged['id']})")
             if modality in sample:
                 merged[modality] = sample[modality]
-        if "encoder_outputs" in sample:
-            merged.setdefault("encoder_outputs", {}).update(sample["encoder_outputs"])
+            else:
+                merged.setdefault("encoder_outputs", {})[modality] = sample["encoder_outputs"][modality]
     present = [m for m in MODALITIES if m in merged or m in merged.get("encoder_outputs", ())]
     if modality_dropout > 0 and len(present) > 1:
         dropped = [m for m in present if rng.random() < modality_dropout]

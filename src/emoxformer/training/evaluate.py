@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data import registry
 from ..data.datamodule import EmoDataModule
 from ..data.datasets import TrainingSet, merge_samples
 from ..data.pairing import label_matched_examples
@@ -85,7 +86,8 @@ def paired_test_examples(datamodule: EmoDataModule, seed: int = 0) -> list[dict]
     """One example per label-matched tuple of test samples (no sample used twice), with a fixed seed."""
     parts = [datamodule.splits[name]["test"] for name in datamodule.names]
     labels = [np.array([r.label for r in part.records]) for part in parts]
-    examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False)
+    modalities = [registry.dataset_modality(name) for name in datamodule.names]
+    examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False, modality_per_part=modalities)
     tests = TrainingSet(parts)  # the same global indexing the examples use; test splits are never augmented
     return [merge_samples([tests[index] for index in example]) for example in examples]
 
