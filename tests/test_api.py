@@ -93,6 +93,10 @@ def test_saved_beside_the_model_the_processor_round_trips(tmp_path):
     EmoXFormer(EmoXFormerConfig(hidden_size=32, num_heads=4, builtin_width=32, image_size=32)).save_pretrained(tmp_path / "other")
     with pytest.raises(ValueError, match="image_size"):
         processor.save_pretrained(tmp_path / "other")
+    # The check reads the model config's one list of input settings (INPUT_SETTINGS), the feature cache's too.
+    _builtin_model(image_colour="colour").save_pretrained(tmp_path / "colour")
+    with pytest.raises(ValueError, match="image_colour"):
+        processor.save_pretrained(tmp_path / "colour")
 
 
 def test_an_hf_text_backbone_saves_its_tokenizer_beside_the_model(tiny_backbones, tmp_path):

@@ -122,3 +122,46 @@ def test_the_checks_see_cycles_and_lazy_relative_imports(tmp_path):
     assert find_cycle(graph) == ["pkg.high", "pkg.sub.low", "pkg.high"]
     (package / "sub" / "low.py").write_text("import os\n")
     assert find_cycle(import_graph(package, "pkg")) is None
+
+
+def _settings_lists(root: Path, package: str, settings: set[str], least: int = 3) -> list[str]:
+    """Module-level names that look like a list of input settings (…PREPROCESSING…, …INPUT_SETTINGS…), and literal
+    tuples, lists or sets of strings naming `least` or more of `settings`, outside model/config.py."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root, package)
+        if module == f"{package}.model.config":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            for target in targets:
+                name = target.id if isinstance(target, ast.Name) else ""
+                if "PREPROCESSING" in name.upper() or "INPUT_SETTINGS" in name.upper() or "INPUT_FIELDS" in name.upper():
+                    found.append(f"{module}.{name}")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                names = {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                if len(names & settings) >= least:
+                    found.append(f"{module} line {node.lineno}: {sorted(names & settings)}")
+    return found
+
+
+def test_the_input_settings_are_listed_once_in_the_model_config():
+    """The feature cache's key, the processor's check and config.json share model/config.py's INPUT_SETTINGS: a
+    second list (the two PREPROCESSING_FIELDS that disagreed, image_colour missing from the cache's) drifts."""
+    from emoxformer.model.config import INPUT_SETTINGS
+
+    settings = {name for names in INPUT_SETTINGS.values() for name in names}
+    assert {"image_colour", "text_context", "max_text_tokens", "sample_rate", "image_size"} <= settings
+    assert _settings_lists(PACKAGE_ROOT, "emoxformer", settings) == []
+
+
+def test_the_settings_list_check_finds_a_second_list(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model" / "config.py").write_text("INPUT_SETTINGS = ('a', 'b', 'c')\n")
+    (package / "cache.py").write_text("FIELDS = ['a', 'b', 'c', 'x']\n")
+    (package / "processor.py").write_text("PREPROCESSING_FIELDS = ()\n")
+    assert len(_settings_lists(package, "pkg", {"a", "b", "c"})) == 2

@@ -168,3 +168,27 @@ def test_mixed_batches_of_cached_features_give_the_same_logits(sample_root):
         direct = model(dm.collate([dm.splits[name]["val"][i] for name, i in order])).logits
         cached = model(served.collate([served.splits[name]["val"][i] for name, i in order])).logits
     torch.testing.assert_close(cached, direct, atol=2e-2, rtol=2e-2)
+
+
+def test_the_key_follows_every_input_setting_of_its_modality(sample_root):
+    """A colour corpus trained alone, then jointly with FER2013 (grey), feeds its encoder other pixels: other key.
+    Every setting in the model config's INPUT_SETTINGS counts, for its own modality."""
+    import copy
+
+    from emoxformer.config import AugmentConfig
+    from emoxformer.model.config import INPUT_SETTINGS
+
+    _, model, dm = _setup(sample_root)
+    names = {"text": "meld", "audio": "ravdess", "vision": "fer2013"}
+    for modality, settings in INPUT_SETTINGS.items():
+        records = dm.splits[names[modality]]["val"].records[:4]
+        key = feature_cache.cache_key(model, modality, records, 1, AugmentConfig())
+        original = copy.deepcopy(model.config)
+        for name in settings:
+            value = getattr(model.config, name)
+            changed = {"grey": "colour", "colour": "grey"}.get(value) if isinstance(value, str) else None
+            changed = changed or (value + "x" if isinstance(value, str) else value + [0.25] if isinstance(value, list)
+                                  else value + 1)
+            setattr(model.config, name, changed)
+            assert feature_cache.cache_key(model, modality, records, 1, AugmentConfig()) != key, (modality, name)
+            model.config = copy.deepcopy(original)

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..io_utils import atomic_write
 from ..labels import EMOTIONS
 from ..model.batching import move_to
-from ..model.config import MODALITIES, EmoXFormerConfig
+from ..model.config import INPUT_SETTINGS, MODALITIES, EmoXFormerConfig
 from ..model.modeling import CONFIG_NAME, TOKENIZER_DIR, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .media import read_audio, read_image
@@ -33,10 +33,6 @@ from .media import read_audio, read_image
 MODALITY_NAMES = {"text": "text", "audio": "audio", "vision": "image"}
 MAX_AUDIO_SECONDS = 600.0  # longer input is refused (the model itself reads its first `max_audio_seconds`)
 MAX_IMAGE_PIXELS = 40_000_000
-# The config.json fields that decide how inputs are prepared: a processor saved into a model's folder must agree.
-PREPROCESSING_FIELDS = ("modalities", "text_backbone", "max_text_tokens", "sample_rate", "max_audio_seconds",
-                        "image_size", "image_channels", "image_mean", "image_std", "image_colour", "text_context",
-                        "text_separator", "text_target_mark")
 
 
 class EmoXFormerBatch(dict):
@@ -104,9 +100,9 @@ class EmoXFormerProcessor:
         existing = directory / CONFIG_NAME
         if existing.is_file():
             saved = EmoXFormerConfig.load(existing)
-            differing = [name for name in PREPROCESSING_FIELDS if getattr(saved, name) != getattr(self.config, name)]
+            differing = _differing_input_settings(saved, self.config)
             if differing:
-                raise ValueError(f"{existing}: a model whose preprocessing differs from this processor's "
+                raise ValueError(f"{existing}: a model whose input settings differ from this processor's "
                                  f"({', '.join(differing)}); save the processor into another folder")
         else:
             atomic_write(existing, lambda tmp: self.config.save(tmp))
@@ -209,6 +205,16 @@ class EmoXFormerProcessor:
         batch = self.collate(samples)
         kept = ("present", *MODALITIES) + (("labels",) if "labels" in given else ())
         return EmoXFormerBatch((key, batch[key]) for key in kept if key in batch)
+
+
+def _differing_input_settings(saved: EmoXFormerConfig, config: EmoXFormerConfig) -> list[str]:
+    """The settings that decide how inputs are prepared (the modalities, and each one's INPUT_SETTINGS) in which two
+    model configs differ."""
+    if list(saved.modalities) != list(config.modalities):
+        return ["modalities"]
+    names = dict.fromkeys(name for modality in MODALITIES if modality in config.modalities
+                          for name in INPUT_SETTINGS[modality])
+    return [name for name in names if getattr(saved, name) != getattr(config, name)]
 
 
 def _as_batch(value, name: str) -> list:

@@ -15,6 +15,18 @@ from ..labels import EMOTIONS, NUM_CLASSES
 BUILTIN = "builtin"
 Modality = Literal["text", "audio", "vision"]
 MODALITIES: tuple[str, ...] = typing.get_args(Modality)
+# The one list of the settings that change what an encoder of each modality receives or makes of its input
+# (tokenizer length, dialogue-text format, sample rate, clip length, image size, channels, colour mode and
+# normalisation, the backbone and the encoder's own shape). The stage-1 feature cache keys its tables by them, and a
+# processor saved into a model's folder must agree with that model's config.json on them.
+INPUT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "text": ("text_backbone", "max_text_tokens", "text_context", "text_separator", "text_target_mark",
+             "builtin_width", "builtin_text_layers"),
+    "audio": ("audio_backbone", "sample_rate", "max_audio_seconds", "audio_pool_frames", "builtin_width",
+              "builtin_audio_mels"),
+    "vision": ("vision_backbone", "image_size", "image_channels", "image_mean", "image_std", "image_colour",
+               "vision_tokens", "vision_stem_stride", "builtin_width"),
+}
 
 
 @dataclass

@@ -30,13 +30,9 @@ from tqdm.auto import tqdm
 from ..data.cache import cache_root
 from ..data.encoder_outputs import FeatureTable
 from ..data import registry
+from ..model.config import INPUT_SETTINGS
 from ..model.encoders import exact_padding
 from ..model.modeling import EmoXFormer
-
-PREPROCESSING_FIELDS = ("text_backbone", "audio_backbone", "vision_backbone", "max_text_tokens", "sample_rate",
-                        "max_audio_seconds", "image_size", "image_channels", "image_mean", "image_std", "vision_tokens",
-                        "builtin_width", "builtin_text_layers", "builtin_audio_mels", "vision_stem_stride",
-                        "audio_pool_frames")
 
 
 def distinct_records(records: list) -> tuple[list[int], np.ndarray]:
@@ -71,13 +67,14 @@ def _encoder_digest(encoder: torch.nn.Module) -> str:
 
 def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, state_digest: str = "",
               seed: int | None = None) -> str:
-    """The table's key. Augmented views are drawn from `seed`, so it counts only when views > 1."""
-    settings = {field: getattr(model.config, field) for field in PREPROCESSING_FIELDS}
+    """The table's key. The model config's input settings of `modality` (model/config.py INPUT_SETTINGS) count;
+    augmented views are drawn from `seed`, so it counts only when views > 1."""
+    settings = {field: getattr(model.config, field) for field in INPUT_SETTINGS[modality]}
     augmented = views > 1
     payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
                "seed": seed if augmented else None,
                "encoder": _encoder_digest(model.encoders[modality]), "records": _records_digest(records),
-               "state": state_digest, "version": 4}  # 4: faces prepared per batch
+               "state": state_digest, "version": 5}  # 5: the input settings, image colour among them
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
