@@ -77,3 +77,27 @@ def test_ablate_checks_every_setting_folder_before_training(sample_root, tmp_pat
     assert main([*command, "--overwrite"]) == 0
     assert (out / "ablation.csv").is_file()
     assert yaml.safe_load((used / "config.yaml").read_text())["data"]["modality_dropout"] == 0.3
+
+
+def test_overwrite_refuses_a_folder_that_holds_no_run(sample_root, tmp_path, capsys):
+    """--overwrite replaces a run; a folder of other things that happen to be named like run files (logs/, best/,
+    config.yaml among them is not) is left alone and refused, train, quickstart and ablate alike."""
+    folder = tmp_path / "thesis"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "logs" / "week1.txt").write_text("notes")
+    (folder / "best").mkdir()
+    (folder / "training_curves.png").write_bytes(b"mine")
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    commands = [
+        ["train", "--data", str(sample_root), "--out", str(folder), "--no-progress", "--overwrite", *TINY],
+        ["quickstart", "--data", str(sample_root), "--out", str(folder), "--no-progress", "--overwrite", *TINY],
+        ["ablate", "--data", str(sample_root), "--out", str(tmp_path), "--no-progress", "--overwrite",
+         "--grid", "data.datasets=[fer2013]", "--set", *TINY],
+    ]
+    (tmp_path / "datasets=[fer2013]").mkdir()
+    (tmp_path / "datasets=[fer2013]" / "logs").mkdir()
+    for command in commands:
+        assert main(command) == 2, command[0]
+        assert "not a run directory" in _one_line_error(capsys)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    assert (tmp_path / "datasets=[fer2013]" / "logs").is_dir()

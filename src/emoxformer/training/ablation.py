@@ -10,7 +10,7 @@ from ..config import ExperimentConfig, load_config
 from ..config_io import field_keys
 from ..errors import ConfigError
 from .evaluate import SUBSET_NAMES, modality_subsets
-from .run import TwoStageTrainer, prepare_run_dir
+from .run import TwoStageTrainer, check_run_dir
 
 # Where a short grid key is looked up, in this order: `text_context` is data.text_context (model.text_context is
 # recorded from it at training time).
@@ -45,7 +45,8 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
 def run_ablation(config_path: str, data_root: str | None, grid_items: list[str], out: Path, overrides: list[str],
                  progress: bool = False, overwrite: bool = False) -> pd.DataFrame:
     """Train every combination of the grid, each into its own folder out/<settings>. A folder that is not empty
-    is refused before any training, unless `overwrite` (then each run replaces the earlier one in its folder)."""
+    is refused before any training, unless `overwrite` and it holds a run (then each run replaces the earlier one in
+    its folder)."""
     grid = parse_grid(grid_items)
     combinations = list(itertools.product(*(v for _, v in grid)))
     names = ["__".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(grid, values)) for values in combinations]
@@ -53,9 +54,8 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
     # invalid combination stops the grid at once, not after the runs before it.
     configs = [load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides
                            + [f"{key}={value}" for (key, _), value in zip(grid, values)]) for values in combinations]
-    if not overwrite:
-        for name in names:
-            prepare_run_dir(out / name)
+    for name in names:  # with overwrite too: a folder that holds files but no run is never emptied
+        check_run_dir(out / name, overwrite)
     rows = []
     for values, name, config in zip(combinations, names, configs):
         print(f"ablation run {name}", flush=True)

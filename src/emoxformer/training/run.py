@@ -39,6 +39,7 @@ STAGE_METRICS = "test_metrics.json"  # written when a stage has finished; a resu
 RUN_ENTRIES = ("best", *STAGES, "logs", "tensorboard", "config.yaml", "metrics.json", "data_summary.json",
                "environment.json", "training_curves.png")
 RUN_PATTERNS = ("confusion_*.png", ".*.tmp")
+RUN_MARKERS = ("config.yaml", "metrics.json")  # a folder holding one of these holds a run (--overwrite may replace it)
 
 # Lightning's advice that does not apply here: frozen encoders are in eval mode on purpose (stage 1), and
 # worker counts / logging intervals are chosen by the config.
@@ -92,18 +93,35 @@ def choose_final_stage(scores: dict[str, float | None], mode: str) -> str:
     return max(reversed(stages), key=goodness)  # max keeps the first of equals: the later stage
 
 
-def prepare_run_dir(out: Path, overwrite: bool = False) -> list[str]:
-    """Refuse a run folder that holds files, since a new run would mix with the earlier one (evaluate and
-    --resume read its config.yaml); with `overwrite`, remove the earlier run's files. Returns what was removed."""
+def is_run_dir(out: Path) -> bool:
+    """Whether the folder holds a run: its config.yaml (written when a run starts) or metrics.json (when it ends)."""
+    return any((out / name).is_file() for name in RUN_MARKERS)
+
+
+def check_run_dir(out: Path, overwrite: bool = False) -> bool:
+    """Whether `out` holds an earlier run that `overwrite` may replace (False: empty or new). ConfigError for a folder
+    with files, since a new run would mix with the earlier one (evaluate and --resume read its config.yaml), unless
+    `overwrite`; and for a folder with files that is not a run (is_run_dir), overwrite or not."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder; choose another run directory")
     entries = sorted(entry.name for entry in out.iterdir()) if out.is_dir() else []
     if not entries:
-        return []
+        return False
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    if not is_run_dir(out):
+        raise ConfigError(f"{out}: not empty ({shown}) and not a run directory (no {' or '.join(RUN_MARKERS)}); "
+                          "choose an empty or new folder (--overwrite replaces only an earlier run)")
     if not overwrite:
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise ConfigError(f"{out}: not empty ({shown}); pass --overwrite to replace the run in it, or continue "
                           f"that run with `emoxformer train --resume {out}`")
+    return True
+
+
+def prepare_run_dir(out: Path, overwrite: bool = False) -> list[str]:
+    """check_run_dir, then with `overwrite` remove the earlier run's files (RUN_ENTRIES, RUN_PATTERNS; other files
+    are left alone). Returns what was removed."""
+    if not check_run_dir(out, overwrite):
+        return []
     removed = [path for name in RUN_ENTRIES if (path := out / name).exists()]
     removed += [path for pattern in RUN_PATTERNS for path in sorted(out.glob(pattern))]
     for path in removed:
