@@ -221,6 +221,78 @@ def test_wrong_columns_and_missing_splits_are_refused_for_the_whole_file(tmp_pat
         read(Entry("c", "text", str(tmp_path / "nowhere.jsonl")))
 
 
+def test_jsonl_rows_holding_unicode_line_separators_are_read(tmp_path):
+    """JSONL lines end at "\n" (or "\r\n") only: U+2028, U+2029, U+0085 and \x0b inside a row's text are text."""
+    texts = ["one\u2028two", "three\u2029four", "five\u0085six", "seven\x0beight"]
+    rows = [json.dumps({"text": text, "label": "happy", "split": "train"}, ensure_ascii=False).replace("\\u000b", "\x0b")
+            for text in texts]  # written raw, as some writers do
+    (tmp_path / "t.jsonl").write_bytes(("\r\n".join(rows) + "\r\n").encode())
+    records = read(Entry("t", "text", str(tmp_path / "t.jsonl"), val_fraction=0))
+    assert [r.text for r in records.train] == ["one two", "three four", "five\u2026six", "seven eight"]  # U+0085: MELD's cp1252 repair
+    assert records.train[3].id == "t/t/4"  # rows are numbered by line
+    (tmp_path / "u.jsonl").write_text(rows[0] + "\n{not json\n")
+    with pytest.raises(DataError, match=r"u.jsonl, row 2: not a JSON object"):
+        read(Entry("u", "text", str(tmp_path / "u.jsonl")))
+
+
+def test_default_ids_of_per_split_files_do_not_collide(tmp_path):
+    """train/m.jsonl and test/m.jsonl of one layout name the same relative clips and have the same stem."""
+    for split in ("train", "test"):
+        clips = write_clips(tmp_path / split, 1, seed=0 if split == "train" else 1)
+        write_jsonl(tmp_path / split / "m.jsonl", [{"path": p, "label": e} for p, e in clips])
+        (tmp_path / split / "t.csv").write_text("text,label\nhello there,happy\nso sad,sad\n")
+    clips = read(Entry("c", "audio", {"train": str(tmp_path / "train" / "m.jsonl"),
+                                      "test": str(tmp_path / "test" / "m.jsonl")}, val_fraction=0))
+    assert [len(clips.train), len(clips.test)] == [7, 7]
+    assert clips.train[0].id != clips.test[0].id and clips.train[0].path != clips.test[0].path
+    texts = read(Entry("t", "text", {"train": str(tmp_path / "train" / "t.csv"), "test": str(tmp_path / "test" / "t.csv")},
+                       val_fraction=0))
+    assert [r.id for r in texts.train + texts.test] == ["t/train/t/2", "t/train/t/3", "t/test/t/2", "t/test/t/3"]
+    single = write_jsonl(tmp_path / "one.jsonl", [{"path": "train/wav/happy_0_0.wav", "label": "happy", "split": "test"}])
+    assert read(Entry("o", "audio", str(single))).test[0].id == "o/train/wav/happy_0_0.wav"  # one file: as before
+
+
+def _speaker_corpus(tmp_path: Path, rows_per_speaker: dict[str, int]) -> Path:
+    lines = ["text,label,split,speaker"]
+    for speaker, count in rows_per_speaker.items():
+        lines += [f"words {speaker} {i},{EMOTIONS[i % 7]},train,{speaker}" for i in range(count)]
+    lines.append("a test row,happy,test,T")
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "s.csv"
+
+
+def test_the_speaker_hold_out_never_takes_more_than_val_fraction_and_says_what_it_took(tmp_path, capsys):
+    # Two speakers of 50 rows: a whole speaker would be half the training rows; 10 % of the rows validate instead.
+    two = read(Entry("two", "text", str(_speaker_corpus(tmp_path, {"A": 50, "B": 50}))))
+    assert 8 <= len(two.val) <= 10 and len(two.train) + len(two.val) == 100  # per label, rounded
+    assert "stratified random share" in two.notes[0] and "speakers are shared" in two.notes[0]
+    assert f"note: two: no validation rows: held out {len(two.val)} of 100" in capsys.readouterr().err
+    # Twenty speakers of 5 rows: whole speakers, exactly the fraction.
+    many = read(Entry("many", "text", str(_speaker_corpus(tmp_path, {f"S{i:02d}": 5 for i in range(20)}))))
+    assert len(many.val) == 10 and not {r.speaker for r in many.val} & {r.speaker for r in many.train}
+    assert "as 2 of 20 speakers" in many.notes[0]
+    # Uneven speakers: never more than the fraction of rows.
+    for seed in range(5):
+        uneven = read_manifest(Entry("u", "text", str(_speaker_corpus(tmp_path, {"A": 40, "B": 30, "C": 6, "D": 4,
+                                                                                 "E": 20}))),
+                               SimpleNamespace(skip_bad=False, split_seed=seed))
+        assert 5 <= len(uneven.val) <= 10, seed
+    summary = summarize_manifest(Entry("many", "text", str(_speaker_corpus(tmp_path, {f"S{i}": 5 for i in range(20)}))),
+                                 SimpleNamespace(skip_bad=False, split_seed=42))["many"]
+    assert summary["notes"][0].startswith("no validation rows: held out 10 of 100 training rows (10.0%")
+    assert "as 2 of 20 speakers" in summary["notes"][0]
+
+
+def test_numeric_labels_and_label_map_keys(tmp_path):
+    clips = write_clips(tmp_path, 1, labels=["happy", "neutral"])
+    manifest = write_jsonl(tmp_path / "n.jsonl", [{"path": clips[0][0], "label": 3, "split": "test"},
+                                                  {"path": clips[1][0], "label": "1", "split": "test"}])
+    config = load_config("quickstart", [f"data.extra=[{{name: num, modality: audio, manifest: '{manifest}', "
+                                        "label_map: {1: neutral, 3: happy}}]", "data.datasets=[num]"])
+    assert config.data.extra[0].label_map == {"1": "neutral", "3": "happy"}
+    assert [r.label for r in load_dataset(config.data, "num").test] == [LABEL_TO_INDEX["happy"], LABEL_TO_INDEX["neutral"]]
+
+
 # ============================================================================= config and command line
 def test_audio_jsonl_clips_are_audio_records_decoded_by_the_audio_store(tmp_path):
     manifest = audio_corpus(tmp_path / "cremad")

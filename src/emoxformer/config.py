@@ -62,7 +62,8 @@ class ExtraDataset:
     modality: Literal["text", "audio", "vision"] = "audio"
     manifest: str | dict[str, str] = ""  # required: a CSV/JSONL with a split column, or {train: FILE, val: FILE, test: FILE}
     root: str | None = None  # where the rows' relative paths start (default: each manifest's folder)
-    label_map: dict[str, str] = field(default_factory=dict)  # the corpus's labels -> the 7 emotions (beside the header's)
+    # The corpus's labels -> the 7 emotions (beside the header's); numeric labels ({1: neutral}) are read as text.
+    label_map: dict[str | int, str] = field(default_factory=dict)
     drop_unmapped: bool = False  # drop rows whose label is not mapped (counted in the summary) instead of stopping
     val_fraction: float = 0.1  # without validation rows: this share of the training rows validates (by speaker if given)
     image_colour: Literal["grey", "colour"] = "colour"  # vision: "grey" faces (as FER2013's) make the model see photos grey
@@ -84,6 +85,7 @@ class ExtraDataset:
                               f"got {', '.join(map(str, files))}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"{dotted(where, 'val_fraction')} must be in [0, 1), got {self.val_fraction}")
+        self.label_map = {str(label): emotion for label, emotion in self.label_map.items()}  # a label is text
 
     def location(self) -> str:
         """The manifest (the first file of a per-split one)."""

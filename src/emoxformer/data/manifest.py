@@ -24,7 +24,9 @@ Bad rows (a file that does not exist or cannot be decoded, an unknown split, emp
 manifest and row (the line number) and stop the reading, or are skipped and counted with `data.skip_bad`.
 
 A corpus without validation rows (EmoBox ships train and test per fold) validates on `val_fraction` of its training
-rows: whole speakers when the rows name them (speaker-independent), else a stratified random share (`data.split_seed`).
+rows: whole speakers when the rows name them (speaker-independent), never more rows than the fraction, else (no
+speakers, or speakers too few or too large to come near the fraction) a stratified random share (`data.split_seed`).
+What was held out is printed as a note and kept in the summary's `notes`.
 
 Images are decoded when the manifest is read and held in memory, as FER2013's are: about 140 us and 2.3 KB per
 48x48 PNG (a FER-size corpus of 35,000 faces: 5 s, 80 MB), but about 2 ms and 150 KB per 224x224 colour JPEG, so
@@ -36,6 +38,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,14 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
 from ..labels import EMOTIONS, LABEL_TO_INDEX
-from ..model.preprocessing import to_uint8_image
+from ..media import audio_info, decode_image
 from . import registry
-from .audio_io import check_wav_complete
 from .errors_policy import BadRowPolicy
 from .records import SPLITS, AudioRecord, ImageRecord, SplitRecords, TextRecord
 from .text_cleaning import clean_utterance
@@ -122,12 +122,15 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
                                       "manifest per split as {train: FILE, val: FILE, test: FILE}")
         labels = label_map(path, header_map, entry.label_map, emobox=label_column == "emo")
         base = Path(entry.root) if getattr(entry, "root", None) else path.parent
+        # Default ids (a row without `id`/`key`) of a per-split manifest start with the file's split: files of the
+        # same layout (train/m.csv and test/m.csv, each naming wav/a.wav) would otherwise give the same ids.
+        id_prefix = f"{file_split}/" if isinstance(entry.manifest, dict) and len(entry.manifest) > 1 else ""
         for line, values in lines:
             if isinstance(values, str):  # a line that is not a JSON object
                 policy.bad(path, values, line)
                 continue
             row = _parse_row(path, line, values, value_column, label_column, labels, file_split, every_row, base,
-                             entry, policy, unmapped, dropped)
+                             entry, policy, unmapped, dropped, id_prefix)
             if row is None:
                 continue
             if row.id in seen:
@@ -140,9 +143,10 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
         raise DataError(_describe(entry.manifest), f"labels not among the 7 emotions and not mapped: {names}; map them "
                         f"with a label map (the manifest's label_map header or the config's label_map) or drop them "
                         f"with drop_unmapped")
-    if not every_row:
-        _hold_out_validation(rows, float(getattr(entry, "val_fraction", 0.1)), seed)
-    result = SplitRecords(skipped=policy.skipped + dropped)
+    note = None if every_row else _hold_out_validation(rows, float(getattr(entry, "val_fraction", 0.1)), seed)
+    result = SplitRecords(skipped=policy.skipped + dropped, notes=[note] if note else [])
+    if note:
+        print(f"note: {entry.name}: {note}", file=sys.stderr)
     _to_records(rows, entry.name, entry.modality, result)
     return result
 
@@ -168,14 +172,23 @@ def _read_table(path: Path) -> tuple[dict, list[str], Iterator[tuple[int, dict |
     return _read_csv(path, text, "\t" if path.suffix.lower() == ".tsv" else ",")
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a JSONL manifest, split at "\n" only (a "\r" before it dropped): `str.splitlines` would also split
+    at U+2028, U+2029, U+0085, \x0b, \x0c and \x1c-\x1e, which a row's strings may hold as they are."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _read_jsonl(path: Path, text: str):
     rows: list[tuple[int, dict | str]] = []
     header: dict = {}
-    for line, content in enumerate(text.splitlines(), start=1):
+    for line, content in enumerate(_lines(text), start=1):
         if not content.strip():
             continue
         try:
-            value = json.loads(content)
+            value = json.loads(content, strict=False)  # control characters (\x0b, a tab) inside strings are text
         except json.JSONDecodeError as exc:
             rows.append((line, f"not a JSON object ({exc.msg})"))
             continue
@@ -260,7 +273,7 @@ def label_map(path, header: dict, config: dict | None, emobox: bool = False) -> 
 # ----------------------------------------------------------------------------- rows
 def _parse_row(path: Path, line: int, values: dict, value_column: str, label_column: str, labels: dict[str, int],
                file_split: str | None, every_row: bool, base: Path, entry, policy: BadRowPolicy, unmapped: Counter,
-               dropped: list[str]) -> _Row | None:
+               dropped: list[str], id_prefix: str = "") -> _Row | None:
     missing = [c for c in (value_column, label_column) if _text(values.get(c)) == ""]
     if missing:
         policy.bad(path, "empty text" if missing == ["text"] else f"empty or missing {' and '.join(missing)}", line)
@@ -284,7 +297,7 @@ def _parse_row(path: Path, line: int, values: dict, value_column: str, label_col
         if not value:
             policy.bad(path, "empty text", line)
             return None
-        key = _text(values.get("id")) or _text(values.get("key")) or f"{path.stem}/{line}"
+        key = _text(values.get("id")) or _text(values.get("key")) or f"{id_prefix}{path.stem}/{line}"
     else:
         media = Path(raw) if Path(raw).is_absolute() else base / raw
         try:
@@ -292,7 +305,7 @@ def _parse_row(path: Path, line: int, values: dict, value_column: str, label_col
         except DataError as error:
             policy.bad(path, error.problem + f" ({media})", line)
             return None
-        key = _text(values.get("id")) or _text(values.get("key")) or raw
+        key = _text(values.get("id")) or _text(values.get("key")) or f"{id_prefix}{raw}"
     turn = _text(values.get("turn"))
     if turn and not re.fullmatch(r"-?\d+", turn):
         policy.bad(path, f"turn must be an integer, got {turn!r}", line)
@@ -306,56 +319,65 @@ def _text(value: Any) -> str:
 
 
 def _check_audio(path: Path) -> Path:
-    if not path.is_file():
-        raise DataError(path, "audio file not found")
-    check_wav_complete(path)
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise DataError(path, f"unreadable audio ({str(exc).splitlines()[0]})") from None
-    if info.frames == 0:
-        raise DataError(path, "audio file holds no samples")
+    """The clip's path once its header reads (decoded later, by the audio store, with the same media layer)."""
+    audio_info(path)
     return path
 
 
 def _decode_image(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(path, "image file not found")
-    try:
-        with Image.open(path) as image:
-            return to_uint8_image(image)  # grey stays [H, W], colour becomes [H, W, 3]
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(path, f"unreadable image ({exc.__class__.__name__})") from None
+    return decode_image(path)  # grey stays [H, W], colour becomes [H, W, 3], as the Predictor reads images
 
 
 # ----------------------------------------------------------------------------- splits and records
-def _hold_out_validation(rows: list[_Row], fraction: float, seed: int) -> None:
-    """Without validation rows, move `fraction` of the training rows to `val`: whole speakers when the training rows
-    name speakers, else a stratified share of each label."""
+def _hold_out_validation(rows: list[_Row], fraction: float, seed: int) -> str | None:
+    """Without validation rows, move about `fraction` of the training rows to `val`, and say what was moved.
+
+    Whole speakers when every training row names one (speaker-independent): speakers in a seeded random order, each
+    taken while the held-out rows stay within the fraction (never more), at least one speaker left for training.
+    When whole speakers cannot come near the fraction (under half of it: too few speakers, or one speaker holds
+    more rows than the fraction), and when no speakers are named, a stratified share of each label's rows instead
+    (speakers, if any, are then shared by training and validation, which the note says).
+    """
     if fraction <= 0 or any(row.split == "val" for row in rows):
-        return
+        return None
     train = [row for row in rows if row.split == "train"]
     if len(train) < 2:
-        return
+        return None
     rng = np.random.default_rng(seed)
+    target = fraction * len(train)
     speakers = sorted({row.speaker for row in train})
+    chosen: list[_Row] = []
+    reason = "the rows name no speakers"
     if all(row.speaker for row in train) and len(speakers) >= 2:
         counts = Counter(row.speaker for row in train)
         held, total = set(), 0
         for index in rng.permutation(len(speakers)):
-            if total >= fraction * len(train) or len(held) == len(speakers) - 1:
+            speaker = speakers[index]
+            if len(held) == len(speakers) - 1 or total >= target:
                 break
-            held.add(speakers[index])
-            total += counts[speakers[index]]
-        chosen = [row for row in train if row.speaker in held]
-    else:
-        chosen = []
-        for label in sorted({row.label for row in train}):
-            members = [row for row in train if row.label == label]
-            picks = rng.permutation(len(members))[: int(round(len(members) * fraction))]
-            chosen += [members[i] for i in sorted(picks)]
+            if total + counts[speaker] <= max(target, 1):
+                held.add(speaker)
+                total += counts[speaker]
+        if held and total >= target / 2:
+            for row in train:
+                if row.speaker in held:
+                    row.split = "val"
+            return (f"no validation rows: held out {total} of {len(train)} training rows ({total / len(train):.1%}; "
+                    f"val_fraction {fraction:g}) as {len(held)} of {len(speakers)} speakers: {_some(sorted(held))}")
+        reason = (f"{len(speakers)} speakers, the smallest with {min(counts.values())} rows, cannot make "
+                  f"{fraction:g} of {len(train)} rows by whole speakers; speakers are shared by training and validation")
+    for label in sorted({row.label for row in train}):
+        members = [row for row in train if row.label == label]
+        picks = rng.permutation(len(members))[: int(round(len(members) * fraction))]
+        chosen += [members[i] for i in sorted(picks)]
     for row in chosen:
         row.split = "val"
+    return (f"no validation rows: held out {len(chosen)} of {len(train)} training rows ({len(chosen) / len(train):.1%}; "
+            f"val_fraction {fraction:g}) as a stratified random share of each label ({reason})")
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords) -> None:

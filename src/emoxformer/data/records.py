@@ -58,6 +58,7 @@ class SplitRecords:
     val: list = field(default_factory=list)
     test: list = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the reader decided that the counts do not show
 
     def __getitem__(self, split: str) -> list:
         if split not in SPLITS:

@@ -17,6 +17,8 @@ def split_summary(records: SplitRecords) -> dict:
         summary[split] = {"total": len(records[split]), "per_class": {name: counts.get(i, 0) for i, name in enumerate(EMOTIONS)}}
     if records.skipped:
         summary["skipped"] = {"total": len(records.skipped), "examples": records.skipped[:10]}
+    if getattr(records, "notes", None):
+        summary["notes"] = list(records.notes)
     return summary
 
 
@@ -47,4 +49,5 @@ def format_summary(summary: dict) -> str:
         if "skipped" in info:
             lines.append(f"  skipped {info['skipped']['total']} rows/files (bad, or unmapped labels dropped), "
                          f"e.g. {info['skipped']['examples'][0]}")
+        lines += [f"  note: {note}" for note in info.get("notes", ())]
     return "\n".join(lines)
