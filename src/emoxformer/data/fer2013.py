@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 from ..labels import FER_FOLDER_TO_EMOTION, FER_INDEX_TO_EMOTION, LABEL_TO_INDEX
+from ..media import MediaError, decode_image
 from .cache import fingerprint, load_arrays, save_arrays
 from .errors_policy import BadRowPolicy
 from .records import ImageRecord, SplitRecords
@@ -203,10 +203,9 @@ def read_fer_folders(root: str | Path, val_fraction: float = 0.1, seed: int = 42
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 try:
-                    with Image.open(path) as image:
-                        pixels = np.asarray(image.convert("L"), dtype=np.uint8)
-                except (UnidentifiedImageError, OSError) as exc:
-                    policy.bad(path, f"unreadable image ({exc.__class__.__name__})")
+                    pixels = decode_image(path, grey=True)  # FER2013's faces are grey
+                except MediaError as error:
+                    policy.bad(path, error.problem)
                     continue
                 usage = _usage_from_name(path.name) or ("Training" if folder == "train" else "Test")
                 records.append(ImageRecord(id=f"fer2013/{folder}/{class_dir.name}/{path.stem}", label=label, usage=usage, pixels=pixels))

@@ -5,11 +5,9 @@ import random
 import re
 from pathlib import Path
 
-import soundfile as sf
-
 from ..errors import ConfigError, DataError
 from ..labels import LABEL_TO_INDEX, RAVDESS_EMOTIONS
-from .audio_io import check_wav_complete
+from ..media import audio_info
 from .errors_policy import BadRowPolicy
 from .records import AudioRecord, SplitRecords
 
@@ -69,9 +67,7 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
                 fields = parse_ravdess_name(path)
                 if f"Actor_{fields['actor']:02d}" != actor_dir.name:
                     raise DataError(path, f"actor field {fields['actor']:02d} does not match folder {actor_dir.name}")
-                info = _probe(path)
-                if info.frames == 0:
-                    raise DataError(path, "audio file holds no samples")
+                audio_info(path)  # missing, truncated, unreadable or empty clips are refused here
             except DataError as error:
                 policy.bad(error.path, error.problem)
                 continue
@@ -80,14 +76,6 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
             label = LABEL_TO_INDEX[RAVDESS_EMOTIONS[fields["emotion_code"]][1]]
             records.append(AudioRecord(id=f"ravdess/{path.stem}", label=label, path=path, **fields))
     return records, policy.skipped
-
-
-def _probe(path: Path):
-    check_wav_complete(path)
-    try:
-        return sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise DataError(path, f"unreadable audio ({str(exc).splitlines()[0]})") from None
 
 
 def split_by_actor(

@@ -1,15 +1,14 @@
-"""Reading user media for prediction: audio (file or array), images (file, array or PIL), video (PyAV)."""
+"""Reading user media for prediction: audio (file or array) and images (file, array or PIL) through the package's one
+media layer (emoxformer.media, which the dataset readers use too), its problems reported as InputError; video
+(PyAV)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..data.audio_io import resample, to_mono
 from ..errors import InputError
-from ..model.preprocessing import to_uint8_image
+from ..media import MediaError, audio_from_array, decode_image, load_audio, resample, to_mono
 
 MIN_AUDIO_SECONDS = 0.1
 SILENCE_RMS = 1e-4
@@ -18,26 +17,16 @@ SILENCE_RMS = 1e-4
 def read_audio(audio, sample_rate: int | None, target_rate: int, max_seconds: float) -> np.ndarray:
     """A path, or an array with its sample rate (mono [n] or [n, channels]) -> mono float32 at `target_rate`."""
     name = str(audio) if isinstance(audio, (str, Path)) else "audio array"
-    if isinstance(audio, (str, Path)):
-        path = Path(audio)
-        if not path.is_file():
-            raise InputError(f"{path}: audio file not found")
-        try:
-            info = sf.info(str(path))
-            if info.frames > max_seconds * info.samplerate:
-                raise InputError(f"{path}: audio lasts {info.frames / info.samplerate:.0f} s, more than the limit of {max_seconds:.0f} s")
-            samples, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise InputError(f"{path}: unreadable audio ({str(exc).splitlines()[0]})") from None
-    else:
-        if sample_rate is None:
-            raise InputError("an audio array needs its sample rate (sample_rate=...)")
-        samples = np.asarray(audio, dtype=np.float32)
-        if samples.ndim == 2 and samples.shape[0] < samples.shape[1] and samples.shape[0] <= 8:
-            samples = samples.T  # [channels, n] -> [n, channels]
-        if samples.shape[0] > max_seconds * sample_rate:
-            raise InputError(f"audio array lasts {samples.shape[0] / sample_rate:.0f} s, more than the limit of {max_seconds:.0f} s")
-    return check_audio(resample(to_mono(samples), int(sample_rate), target_rate), target_rate, name)
+    try:
+        if isinstance(audio, (str, Path)):
+            wave = load_audio(audio, target_rate, max_seconds)
+        else:
+            if sample_rate is None:
+                raise InputError("an audio array needs its sample rate (sample_rate=...)")
+            wave = audio_from_array(audio, int(sample_rate), target_rate, max_seconds)
+    except MediaError as error:
+        raise InputError(str(error)) from None
+    return check_audio(wave, target_rate, name)
 
 
 def check_audio(wave: np.ndarray, rate: int, name: str) -> np.ndarray:
@@ -53,30 +42,12 @@ def check_audio(wave: np.ndarray, rate: int, name: str) -> np.ndarray:
 
 
 def read_image(image, max_pixels: int) -> np.ndarray:
-    """A path, PIL image or array -> uint8 array [H, W] (grey) or [H, W, 3] (colour), upright as its EXIF
-    orientation says (cameras store photos sideways and tag how to turn them)."""
-    name = str(image) if isinstance(image, (str, Path)) else "image"
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise InputError(f"{path}: image file not found")
-        try:
-            with Image.open(path) as opened:  # the header gives the size before any pixel is decoded
-                if opened.width * opened.height > max_pixels:
-                    raise InputError(f"{path}: image has {opened.width}x{opened.height} pixels, more than the limit of {max_pixels:,}")
-                return to_uint8_image(ImageOps.exif_transpose(opened))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(f"{path}: unreadable image ({exc.__class__.__name__})") from None
-    if isinstance(image, Image.Image):
-        width, height = image.size
-    else:
-        shape = np.shape(image)
-        if len(shape) not in (2, 3) or 0 in shape:
-            raise InputError(f"{name}: expected an image array [H, W] or [H, W, C], got shape {shape}")
-        height, width = shape[:2]
-    if width * height > max_pixels:  # before any conversion allocates a copy
-        raise InputError(f"{name}: image has {width}x{height} pixels, more than the limit of {max_pixels:,}")
-    return to_uint8_image(ImageOps.exif_transpose(image) if isinstance(image, Image.Image) else image)
+    """A path, PIL image or array -> uint8 array [H, W] (grey) or [H, W, 3] (colour), decoded as the dataset
+    readers decode their images (EXIF orientation, 16-bit and float ranges, alpha over the fixed background)."""
+    try:
+        return decode_image(image, max_pixels)
+    except MediaError as error:
+        raise InputError(str(error)) from None
 
 
 def read_video(path, max_frames: int, target_rate: int, max_seconds: float) -> tuple[list[np.ndarray], np.ndarray | None]:

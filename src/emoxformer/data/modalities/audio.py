@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..audio_io import load_audio
+from ...media import load_audio
 from ..augment import augment_waveform
 from ..cache import fingerprint, load_arrays, save_arrays
 from ..records import AudioRecord
