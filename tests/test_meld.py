@@ -103,3 +103,35 @@ def test_skip_bad_counts_and_keeps_good_rows(tmp_path):
     splits = read_meld(tmp_path / "meld", skip_bad=True)
     assert len(splits.train) == len(splits.val) == len(splits.test) == 1
     assert len(splits.skipped) == 3 and all("unknown emotion" in s for s in splits.skipped)
+
+
+def test_word_dropout_with_dialogue_context_drops_words_of_utterances_only():
+    """data.text_context > 0: the separators, the `>>` mark and the speakers stay, as inference always writes them."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from emoxformer.data import registry
+    from emoxformer.data.context import TARGET_MARK
+    from emoxformer.data.records import TextRecord
+
+    turns = [("Joey", "how you doin today my friend"), ("", "who said that just now"), ("Ross", "me and only me here")]
+    records = [TextRecord(f"meld/train/dia0_utt{i}", 0, text, speaker, 0, i, "train") for i, (speaker, text) in enumerate(turns)]
+    text = registry.modality("text")
+    preprocessor = SimpleNamespace(context_separator="[SEP]", tokenize=lambda text, keep_end=False: text)
+    state = text.setup(records, SimpleNamespace(text_context=2), preprocessor, False)
+    assert text.prepare(records[2], state, preprocessor, None, None) == \
+        "Joey: how you doin today my friend [SEP] who said that just now [SEP] >> Ross: me and only me here"
+    rng = np.random.default_rng(0)
+    augment = SimpleNamespace(word_dropout=0.5)
+    shortened = 0
+    for _ in range(50):
+        parts = text.prepare(records[2], state, preprocessor, augment, rng).split(" [SEP] ")
+        assert len(parts) == 3 and parts[0].startswith("Joey: ") and parts[2].startswith(f"{TARGET_MARK} Ross: ")
+        for part, (speaker, utterance) in zip(parts, turns):
+            words = part.removeprefix(f"{TARGET_MARK} ").removeprefix(f"{speaker}: " if speaker else "").split()
+            assert words and all(word in utterance.split() for word in words)  # at least one word of each utterance
+            shortened += len(words) < len(utterance.split())
+    assert shortened > 50  # words were dropped
+    single = text.setup(records, SimpleNamespace(text_context=0), preprocessor, False)
+    assert single is None and text.prepare(records[0], single, preprocessor, augment, rng) != turns[0][1]

@@ -7,7 +7,7 @@ import json
 import torch
 
 from ..augment import word_dropout
-from ..context import context_texts
+from ..context import DialogueTexts, context_texts
 from ..records import TextRecord
 from ..specs import Modality
 
@@ -21,7 +21,9 @@ def setup(records: list, data_config, preprocessor, progress: bool) -> dict[str,
 
 def prepare(record: TextRecord, texts: dict[str, str] | None, preprocessor, augment, rng) -> list[int]:
     text = texts[record.id] if texts is not None else record.text
-    if augment:
+    if augment and isinstance(texts, DialogueTexts):  # words of the utterances only: the format stays as inference's
+        text = texts.with_utterances(record.id, lambda utterance: word_dropout(utterance, augment.word_dropout, rng))
+    elif augment:
         text = word_dropout(text, augment.word_dropout, rng)
     return preprocessor.tokenize(text, keep_end=texts is not None)  # with context, the utterance comes last
 
