@@ -222,6 +222,17 @@ PREDICT_CASES = {"blank text": _blank_text, "silent audio": _silent, "image with
                  "unreadable audio": _garbage_audio, "NaN audio": _nan_audio, "missing video": _missing_video}
 
 
+@pytest.mark.parametrize("text", ["caf\udce9 au lait", "half a pair \ud83d here"])
+def test_lone_surrogates_in_text_are_replaced_not_a_traceback(text, model_dir, capsys):
+    """Bytes that are not UTF-8 on a command line (Python's surrogateescape) or a JSON "\\ud83d" escape."""
+    predictor = Predictor.from_pretrained(model_dir, device="cpu")
+    replaced = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    assert predictor.predict(text=text).probabilities == predictor.predict(text=replaced).probabilities
+    for extra in ([], ["--json"]):
+        assert main(["predict", "--model", str(model_dir), "--text", text, *extra]) == 0
+        assert "Traceback" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", sorted(PREDICT_CASES))
 def test_predictor_rejects_bad_input(case, model_dir, tmp_path, capsys):
     kwargs, cli, named = PREDICT_CASES[case](tmp_path / "input.wav")

@@ -235,6 +235,17 @@ def test_jsonl_rows_holding_unicode_line_separators_are_read(tmp_path):
         read(Entry("u", "text", str(tmp_path / "u.jsonl")))
 
 
+def test_lone_surrogates_in_a_manifest_become_replacement_characters(tmp_path):
+    # JSON's "\ud800" escapes decode to lone surrogates, which no encoding writes (tokenizing them failed).
+    (tmp_path / "s.jsonl").write_text('{"text": "bad \\ud800 text", "label": "happy", "split": "test", '
+                                      '"speaker": "Jo\\udc80", "id": "x\\udfff"}\n')
+    record = read(Entry("s", "text", str(tmp_path / "s.jsonl"))).test[0]
+    assert (record.text, record.speaker, record.id) == ("bad \ufffd text", "Jo\ufffd", "s/x\ufffd")
+    texts = registry.modality("text").setup([record], SimpleNamespace(text_context=1),
+                                            Preprocessor(load_config("quickstart").model), False)
+    assert Preprocessor(load_config("quickstart").model).tokenize(texts[record.id], keep_end=True)
+
+
 def test_default_ids_of_per_split_files_do_not_collide(tmp_path):
     """train/m.jsonl and test/m.jsonl of one layout name the same relative clips and have the same stem."""
     for split in ("train", "test"):

@@ -61,6 +61,12 @@ def _write(path, text, encoding="utf-8"):
 HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
 
 
+def test_clean_utterance_replaces_lone_surrogates():
+    assert clean_utterance("caf\udce9  ok \ud83d") == "caf\ufffd ok \ufffd"
+    assert clean_utterance("\ud83d\ude00 fine").encode() == "\ufffd\ufffd fine".encode()  # never a pair by accident
+    assert clean_utterance("caf\u00c3\u00a9 \udc80").encode()  # with the mojibake repair too
+
+
 def test_quoted_commas_newlines_and_cp1252_file(tmp_path):
     body = b'1,"Well, I\x92m\nhere",Ross,joy,positive,3,0,1,1,"00:00:01,000","00:00:02,000"\n'
     path = tmp_path / "x.csv"

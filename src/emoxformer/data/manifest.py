@@ -53,7 +53,7 @@ from ..media import audio_info, decode_image
 from . import registry
 from .errors_policy import BadRowPolicy
 from .records import SPLITS, AudioRecord, ImageRecord, SplitRecords, TextRecord
-from .text_cleaning import clean_utterance
+from .text_cleaning import clean_utterance, replace_surrogates
 
 # A manifest's split names -> this project's.
 SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -291,7 +291,7 @@ def _parse_row(path: Path, line: int, values: dict, value_column: str, label_col
             policy.bad(path, f"unknown split {_text(values.get('split'))!r} (use train, val or test; dev, valid and "
                              "validation mean val)", line)
             return None
-    raw = _text(values[value_column])
+    raw = _text(values[value_column], keep_surrogates=entry.modality != "text")
     if entry.modality == "text":
         value = clean_utterance(raw)
         if not value:
@@ -314,8 +314,11 @@ def _parse_row(path: Path, line: int, values: dict, value_column: str, label_col
                 _text(values.get("dialogue")), int(turn) if turn else None)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+def _text(value: Any, keep_surrogates: bool = False) -> str:
+    """A cell as stripped text; lone surrogates (a JSON "\\ud800" escape) become U+FFFD, except in a media path,
+    where they may stand for a file name's bytes that are not UTF-8."""
+    text = "" if value is None else str(value).strip()
+    return text if keep_surrogates else replace_surrogates(text)
 
 
 def _check_audio(path: Path) -> Path:

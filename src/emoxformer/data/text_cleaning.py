@@ -6,6 +6,14 @@ import re
 _WHITESPACE = re.compile(r"\s+")
 _C1_CONTROLS = re.compile("[\u0080-\u009f]")
 _MOJIBAKE_MARKERS = ("\u00e2\u20ac", "\u00c3", "\u00c2")
+# Lone UTF-16 surrogates: a JSON "\ud800" escape, or bytes that are not UTF-8 on a command line (Python's
+# surrogateescape). No text encoding writes them, so tokenizing or saving such a string would fail.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, the replacement character."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def _c1_to_cp1252(match: re.Match) -> str:
@@ -17,7 +25,9 @@ def _c1_to_cp1252(match: re.Match) -> str:
 
 
 def clean_utterance(text: str) -> str:
-    """Fix cp1252/UTF-8 mojibake and C1 control characters, and collapse whitespace (newlines included)."""
+    """Fix cp1252/UTF-8 mojibake and C1 control characters, replace lone surrogates by U+FFFD, and collapse
+    whitespace (newlines included)."""
+    text = replace_surrogates(text)
     if any(marker in text for marker in _MOJIBAKE_MARKERS):
         try:
             text = text.encode("cp1252").decode("utf-8")
