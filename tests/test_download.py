@@ -205,6 +205,24 @@ def test_an_interrupted_download_keeps_its_part_file_and_the_next_run_resumes(us
     assert not download.missing_parts("ravdess", root / "ravdess") and not (root / ".downloads").exists()
 
 
+def test_a_failed_meld_download_keeps_the_verified_files_for_the_next_run(use_mirror, server, mirror, tmp_path, capsys):
+    good_test = _pins_of(mirror)["meld"]["test_sent_emo.csv"]
+    use_mirror(lambda pins: pins["meld"]["test_sent_emo.csv"].update(sha256="0" * 64))  # the last file fails
+    root = tmp_path / "data"
+    assert main(["download", "meld", "--to", str(root), "--no-progress"]) == 2
+    assert len(_errors(capsys)) == 1 and not (root / "meld").exists()
+    cache = root / ".downloads" / "meld"
+    for name in ("train_sent_emo.csv", "dev_sent_emo.csv"):  # fetched and verified: kept
+        assert (cache / name).read_bytes() == (mirror / "meld" / name).read_bytes()
+    assert not list(cache.glob("test_sent_emo.csv*"))  # the bad one is not
+
+    use_mirror(lambda pins: pins["meld"].update({"test_sent_emo.csv": good_test}))
+    server.requests.clear()
+    assert main(["download", "meld", "--to", str(root), "--no-progress"]) == 0
+    assert server.requests == [("/meld/test_sent_emo.csv", None)]  # only what was missing
+    assert not download.missing_parts("meld", root / "meld") and not (root / ".downloads").exists()
+
+
 def test_a_server_that_ignores_range_restarts_the_file(use_mirror, server, mirror, tmp_path):
     root = tmp_path / "data"
     cache = root / ".downloads" / "meld"

@@ -297,8 +297,11 @@ def missing_parts(name: str, folder: Path) -> list[str]:
 def _install_meld(pins, cache: Path, built: Path, from_path, progress: bool, say: Say) -> str:
     data = built / "data"
     data.mkdir(parents=True)
-    for pin in pins["meld"].values():
-        os.replace(fetch("meld", pin, cache, progress), data / pin.name)
+    # Every file is fetched before any is moved: a verified file stays in the cache, outside what a failed run
+    # deletes, so a later run fetches only what is still missing.
+    fetched = [fetch("meld", pin, cache, progress) for pin in pins["meld"].values()]
+    for path in fetched:
+        os.replace(path, data / path.name)
     return f"{len(pins['meld'])} CSV files, {_algorithms(pins['meld'].values())} verified"
 
 
