@@ -358,6 +358,24 @@ def test_data_summary_of_a_manifest(tmp_path, capsys):
     assert "neut" in capsys.readouterr().out
 
 
+def test_a_manifest_path_holding_an_equals_sign_is_a_file_not_a_split(tmp_path, capsys):
+    from emoxformer.data.manifest import parse_manifest_argument
+
+    folder = tmp_path / "lr=3e-4"
+    clips = write_clips(folder, 1, labels=["happy", "sad"])
+    manifest = write_jsonl(folder / "test=set.jsonl", [{"path": p, "label": e} for p, e in clips])
+    assert parse_manifest_argument([str(manifest)]) == str(manifest)
+    assert parse_manifest_argument([f"train={manifest}", f"dev={manifest}"]) == {"train": str(manifest), "dev": str(manifest)}
+    assert parse_manifest_argument(["test=b.jsonl"]) == {"test": "b.jsonl"}  # no such file: a split
+    assert parse_manifest_argument(["runs/a=b.jsonl"]) == "runs/a=b.jsonl"  # "runs/a" is no split
+    with pytest.raises(ConfigError, match="--manifest takes one FILE or SPLIT=FILE pairs"):
+        parse_manifest_argument(["a.jsonl", "b.jsonl"])
+    with pytest.raises(ConfigError, match="--manifest takes one FILE or SPLIT=FILE pairs"):
+        parse_manifest_argument(["train=a.jsonl", "fold=b.jsonl"])
+    assert main(["data", "summary", "--manifest", str(manifest), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_set"]["test"]["total"] == 2
+
+
 def test_training_on_a_manifest_corpus_and_evaluating_another(sample_root, tmp_path, capsys):
     """`train --set data.extra=[...]`: the corpus is a dataset of its own (metrics, sampler share); `evaluate
     --manifest` scores every row of a labelled set the model never saw, as a corpus of its own."""

@@ -204,16 +204,10 @@ def _manifest_entry(args) -> dict:
     """The `data.extra` entry of `--manifest FILE` (or SPLIT=FILE ...) and its options."""
     import yaml
 
-    from .data.manifest import corpus_name, guess_modality
+    from .data.manifest import corpus_name, guess_modality, parse_manifest_argument
     from .errors import ConfigError
 
-    pairs = [item.split("=", 1) for item in args.manifest if "=" in item]
-    if pairs and len(pairs) == len(args.manifest):
-        manifest = dict(pairs)
-    elif len(args.manifest) == 1:
-        manifest = args.manifest[0]
-    else:
-        raise ConfigError(f"--manifest takes one FILE or SPLIT=FILE pairs (train=a.jsonl test=b.jsonl), got {' '.join(args.manifest)}")
+    manifest = parse_manifest_argument(args.manifest)
     first = manifest if isinstance(manifest, str) else next(iter(manifest.values()))
     try:
         label_map = yaml.safe_load(args.label_map) if args.label_map else {}

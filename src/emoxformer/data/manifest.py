@@ -99,6 +99,23 @@ def manifest_files(manifest: str | dict) -> list[tuple[Path, str | None]]:
     return [(Path(manifest), None)]
 
 
+def parse_manifest_argument(items: list[str]) -> str | dict[str, str]:
+    """`--manifest FILE` or `--manifest SPLIT=FILE ...` (train=a.jsonl test=b.jsonl) as a `data.extra` manifest.
+
+    One item is a file unless it is SPLIT=FILE with a split name before the first "=" and is not itself an existing
+    file, so a path holding "=" (runs/lr=3e-4/test.jsonl) stays a path.
+    """
+    items = [str(item) for item in items]
+    pairs = [item.split("=", 1) for item in items]
+    is_pair = [len(pair) == 2 and canonical_split(pair[0]) is not None and pair[1] != "" for pair in pairs]
+    if len(items) == 1 and (not is_pair[0] or Path(items[0]).is_file()):
+        return items[0]
+    if items and all(is_pair):
+        return {split.strip(): file for split, file in pairs}
+    raise ConfigError(f"--manifest takes one FILE or SPLIT=FILE pairs (train=a.jsonl test=b.jsonl; splits: train, val, "
+                      f"test), got {' '.join(items)}")
+
+
 def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_test: bool = False) -> SplitRecords:
     """The records of manifest corpus `entry` (name, modality, manifest, root, label_map, drop_unmapped,
     val_fraction) by split; `every_row`: all rows in `test` whatever their split (what `evaluate --manifest`
