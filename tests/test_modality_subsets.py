@@ -121,10 +121,11 @@ def _builtin(**values):
 
 def test_fusion_and_head_are_sized_to_the_modalities():
     torch.manual_seed(0)
-    model = EmoXFormer(_builtin(modalities=["vision", "text"])).eval()
+    model = EmoXFormer(_builtin(modalities=["vision", "text"], head="concat")).eval()
     assert model.modalities == ("text", "vision")  # the head's input order is fixed: text, audio, vision
     assert list(model.encoders) == list(model.projections) == ["text", "vision"]
     assert model.head[0].in_features == 2 * 32
+    assert list(EmoXFormer(_builtin(modalities=["vision", "text"])).heads) == ["text", "vision", "fused"]
     assert list(model.fusion.layers[0].attention) == ["text__vision"]
     pre = Preprocessor.for_model(model.config)
     text, face = pre.tokenize("so happy"), pre.prepare_image(np.zeros((48, 48), np.uint8))
@@ -143,7 +144,7 @@ def test_single_modality_model_trains_every_weight():
     model = EmoXFormer(_builtin(modalities=["text"])).train()
     pre = Preprocessor.for_model(model.config)
     model(Collator(pre.pad_id)([{"text": pre.tokenize("so happy")}] * 2)).logits.sum().backward()
-    assert model.head[0].in_features == 32 and len(model.fusion.layers[0].attention) == 0
+    assert list(model.heads) == ["text"] and len(model.fusion.layers[0].attention) == 0
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
 
 
@@ -161,7 +162,7 @@ def test_config_json_without_modalities_loads_all_three(tmp_path):
     del values["modalities"], values["audio_spec_augment"]  # a config.json written before these fields
     path.write_text(json.dumps(values))
     loaded = EmoXFormer.from_pretrained(tmp_path / "m")
-    assert loaded.modalities == MODALITIES and loaded.head[0].in_features == 3 * 32
+    assert loaded.modalities == MODALITIES and list(loaded.heads) == ["text", "audio", "vision", "fused"]
 
 
 def test_evaluate_refuses_a_dataset_the_model_cannot_read_in_one_line(text_only_run, sample_root, tmp_path, capsys):

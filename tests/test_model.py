@@ -166,7 +166,7 @@ def test_freezing_controls_which_parameters_learn(model_and_pre):
     for name, param in model.named_parameters():
         if name.startswith("encoders."):
             assert param.grad is None, name
-    for part in (model.projections, model.fusion, model.head):
+    for part in (model.projections, model.fusion, model.classifier):
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
     model.zero_grad(set_to_none=True)
     model.unfreeze_backbones()

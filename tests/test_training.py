@@ -36,7 +36,7 @@ class StateRecorder(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         model = pl_module.model
-        self.stages[-1]["modes"].add((model.encoders.training, model.fusion.training, model.head.training))
+        self.stages[-1]["modes"].add((model.encoders.training, model.fusion.training, model.classifier.training))
 
     def on_fit_end(self, trainer, pl_module):
         self.stages[-1]["end"] = _copy(pl_module.model)

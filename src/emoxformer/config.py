@@ -104,6 +104,9 @@ class DataConfig:
     ravdess_test_actors: list[int] = field(default_factory=lambda: [21, 22, 23, 24])
     ravdess_fold: Literal[1, 2, 3, 4, 5, 6] | None = None  # 1..6: EmoBox's actor fold (test actors; see data/ravdess.py), replacing the two above
     ravdess_include_song: bool = False
+    # Evaluation also scores RAVDESS test clips with the sentence each one speaks (its file name's statement field)
+    # as a transcript: a real text + speech pair of one recording, reported as text, speech, both and late fusion.
+    ravdess_transcripts: bool = False
     ravdess_replicate: int = 7  # the reference code replicates RAVDESS's small training set x7
     fer_val_fraction: float = 0.1
     split_seed: int = 42
@@ -192,6 +195,9 @@ class TrainConfig:
     monitor: str = "val/score"  # mean over datasets of validation weighted-F1
     monitor_mode: Literal["auto", "min", "max"] = "auto"  # auto: min when the monitor's name contains "loss"
     grad_clip: float = 1.0
+    # Weight of the loss on label-matched pairs assembled from each training batch (training/pairs.py): the only
+    # signal a fusion gets from disjoint datasets. 0 turns it off (the reference code's training).
+    fusion_pairs: float = 1.0
     feature_cache: bool = True  # stage 1 with frozen backbones: compute encoder outputs once (see feature_cache.py)
     feature_cache_views: int = 1  # 1: un-augmented inputs; K > 1: K views per training sample (view 0 un-augmented)
     accumulate_grad_batches: int = 1
@@ -207,6 +213,8 @@ class TrainConfig:
     progress_bar: bool = True
 
     def validate(self, where: str = "train") -> None:
+        if not self.fusion_pairs >= 0:
+            raise ConfigError(f"{dotted(where, 'fusion_pairs')} must be 0 or more, got {self.fusion_pairs}")
         if self.stage1.epochs == 0 and self.stage2.epochs == 0:
             raise ConfigError(f"both stages have 0 epochs ({dotted(where, 'stage1.epochs')}, {dotted(where, 'stage2.epochs')}): "
                               "nothing to train")

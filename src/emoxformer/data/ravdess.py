@@ -21,10 +21,18 @@ _FIELD_RANGES = {
     "repetition": (1, 2),
     "actor": (1, 24),
 }
+# What each clip says (the file name's statement field): the words carry no emotion, so a text+speech model given
+# both must do at least as well as from the voice alone.
+STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 DEFAULT_VAL_ACTORS = (19, 20)
 DEFAULT_TEST_ACTORS = (21, 22, 23, 24)
 # EmoBox's speaker-independent 6-fold protocol: test actors of each fold.
 EMOBOX_FOLDS = ((1, 11, 20, 21), (4, 10, 12, 14), (8, 9, 19, 23), (3, 5, 7, 24), (2, 15, 16, 18), (6, 13, 17, 22))
+
+
+def transcript(record: AudioRecord) -> str:
+    """The sentence a RAVDESS clip speaks."""
+    return STATEMENTS[record.statement]
 
 
 def emobox_fold_actors(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -62,7 +70,9 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
     policy = BadRowPolicy(skip_bad)
     records: list[AudioRecord] = []
     for actor_dir in actor_dirs:
-        for path in sorted(actor_dir.glob("*.wav")) + sorted(actor_dir.glob("*.WAV")):
+        # Each file once, whatever the case of its suffix: globbing *.wav and *.WAV lists every file twice where
+        # the file system (or glob) ignores case (macOS, Windows).
+        for path in sorted(p for p in actor_dir.iterdir() if p.suffix.lower() == ".wav" and p.is_file()):
             try:
                 fields = parse_ravdess_name(path)
                 if f"Actor_{fields['actor']:02d}" != actor_dir.name:

@@ -21,6 +21,8 @@ DEFAULT_MODEL = Path("emoxformer-runs/quickstart/best")  # where `emoxformer qui
 INPUT_NAMES = ("text", "audio", "image", "video")
 ROW_NAMES = {"text": "text alone", "audio": "audio alone", "image": "face alone"}  # keyed by Prediction.modalities
 FUSED_ROW = "all together"
+FUSION_TITLES = {"model": "the trained fusion (cross-attention over the modalities' answers)",
+                 "late": "late fusion (the product of each input's own calibrated answer)"}
 DIALOGUE = "dialogue context"  # the earlier turns and speaker, reported apart from the text
 VIDEO_OVERRIDES = "not used: with a video, its own sound track and frames are used (as in `emoxformer predict`)"
 
@@ -207,6 +209,8 @@ def inputs_report(result: DemoResult) -> str:
         lines.append("**Used:** " + ", ".join(_input_title(name) for name in result.used))
     for name, reason in result.refused.items():
         lines.append(f"**Refused {_input_title(name)}:** {reason}")
+    if result.prediction is not None and result.prediction.fusion:
+        lines.append(f"**Combined by:** {FUSION_TITLES[result.prediction.fusion]}")
     lines += [f"**Note:** {note}" for note in result.notes]
     if not result.used and not result.refused:
         lines.append("No input given: type a sentence, or add audio, an image or a video.")

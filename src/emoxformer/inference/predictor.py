@@ -11,9 +11,9 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..labels import EMOTIONS
-from ..model.batching import logits_in_batches
+from ..model.batching import probabilities_in_batches
 from ..model.config import MODALITIES
-from ..model.modeling import EmoXFormer
+from ..model.modeling import FUSIONS, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .faces import crop_face, find_largest_face
 from .media import check_audio, read_image, read_video
@@ -27,8 +27,11 @@ WHOLE_IMAGE_MAX_SCALE = 2
 class Prediction:
     probabilities: dict[str, float]
     modalities: tuple[str, ...]
-    per_modality: dict[str, dict[str, float]] = field(default_factory=dict)  # video: each modality alone
+    # With two or more modalities: each modality's own answer (calibrated), keyed text, audio, image.
+    per_modality: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how an input was used when that was not the obvious way
+    # What combined the modalities: "model" (the trained fusion) or "late" (late fusion); None for one modality.
+    fusion: str | None = None
 
     @property
     def label(self) -> str:
@@ -37,6 +40,8 @@ class Prediction:
     def to_dict(self) -> dict:
         out = {"label": self.label, "probabilities": self.probabilities, "modalities": list(self.modalities),
                "notes": list(self.notes)}
+        if self.fusion is not None:
+            out["fusion"] = self.fusion
         if self.per_modality:
             out["per_modality"] = {m: {"label": max(p, key=p.get), "probabilities": p} for m, p in self.per_modality.items()}
         return out
@@ -44,11 +49,18 @@ class Prediction:
 
 class Predictor:
     """Wraps a trained EmoXFormer with its processor (an EmoXFormerProcessor, or a Preprocessor to build one from),
-    and reads files, media and video; only the encoders of the given modalities run."""
+    and reads files, media and video; only the encoders of the given modalities run.
+
+    `fusion` combines several modalities: "model" (the trained fusion), "late" (the product of the calibrated
+    single-modality answers), or None for the model's own choice (`config.inference_fusion`, the one that
+    validated better when it was trained)."""
 
     def __init__(self, model: EmoXFormer, processor: EmoXFormerProcessor | Preprocessor, device: str | torch.device | None = None,
                  detect_faces: bool = True, max_audio_seconds: float = MAX_AUDIO_SECONDS, max_image_pixels: int = MAX_IMAGE_PIXELS,
-                 max_video_frames: int = 8, batch_size: int = 32):
+                 max_video_frames: int = 8, batch_size: int = 32, fusion: str | None = None):
+        if fusion is not None and fusion not in FUSIONS:
+            raise InputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        self.fusion = fusion or model.config.inference_fusion
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.processor = processor if isinstance(processor, EmoXFormerProcessor) else EmoXFormerProcessor.from_preprocessor(processor)
@@ -103,8 +115,15 @@ class Predictor:
     @torch.no_grad()
     def probabilities(self, samples: list[dict]) -> np.ndarray:
         """Calibrated probabilities [n, classes] for prepared samples, in batches."""
-        logits = logits_in_batches(self.model, samples, self.processor.collate, self.device, self.batch_size)
-        return self.model.probabilities(logits).numpy()
+        return self.answers(samples)[0]
+
+    @torch.no_grad()
+    def answers(self, samples: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Calibrated probabilities [n, classes] of prepared samples, and each modality's own [n, classes] (NaN rows
+        for samples without it)."""
+        fused, alone = probabilities_in_batches(self.model, samples, self.processor.collate, self.device, self.batch_size,
+                                                fusion=self.fusion)
+        return fused.numpy(), {m: p.numpy() for m, p in alone.items()}
 
     def predict(self, text: str | None = None, audio=None, image=None, video=None, sample_rate: int | None = None,
                 detect_faces: bool | None = None, context: Sequence[str | tuple[str, str]] | None = None,
@@ -113,14 +132,26 @@ class Predictor:
         if video is not None:
             return self._predict_video(video, text, detect_faces, context, speaker)
         sample = self.prepare(text, audio, image, sample_rate, detect_faces, context, speaker)
-        return _prediction(self.probabilities([sample])[0], sample)
+        return self._predictions([sample])[0]
 
     def predict_batch(self, items: list[dict], progress: bool = False) -> list[Prediction]:
         """Many predictions; each item is a dict with any of text, audio, image, sample_rate, detect_faces, context,
         speaker (video: use predict)."""
         samples = [self.prepare(**item) for item in tqdm(items, desc="reading inputs", disable=not progress)]
-        probabilities = self.probabilities(samples)
-        return [_prediction(p, s) for p, s in zip(probabilities, samples)]
+        return self._predictions(samples)
+
+    def _predictions(self, samples: list[dict]) -> list[Prediction]:
+        fused, alone = self.answers(samples)
+        predictions = []
+        for row, sample in enumerate(samples):
+            used = [m for m in MODALITIES if m in sample]
+            several = len(used) > 1
+            predictions.append(Prediction(
+                _as_dict(fused[row]), tuple(MODALITY_NAMES[m] for m in used),
+                per_modality={MODALITY_NAMES[m]: _as_dict(alone[m][row]) for m in used} if several else {},
+                notes=list(sample.get("notes", [])), fusion=self.fusion if several else None,
+            ))
+        return predictions
 
     def _predict_video(self, video, text: str | None, detect_faces: bool | None, context, speaker) -> Prediction:
         self.processor.check_modalities({"vision": video})
@@ -138,14 +169,12 @@ class Predictor:
             except InputError:
                 pass  # a silent or too-short track: the frames and the transcript still count
         # One sample per sampled frame: the face of that frame with the whole audio track and transcript.
-        fused = self.probabilities([{**base, "vision": face} for face in faces]).mean(0)
-        per_modality = {"image": self.probabilities([{"vision": face} for face in faces]).mean(0)}
-        for modality in ("text", "audio"):
-            if modality in base:
-                per_modality[modality] = self.probabilities([{modality: base[modality]}])[0]
+        fused, alone = self.answers([{**base, "vision": face} for face in faces])
+        per_modality = {MODALITY_NAMES[m]: _as_dict(alone[m].mean(0) if m == "vision" else alone[m][0])
+                        for m in MODALITIES if m in base or m == "vision"}
         return Prediction(
-            probabilities=_as_dict(fused), modalities=tuple(MODALITY_NAMES[m] for m in MODALITIES if m in base or m == "vision"),
-            per_modality={m: _as_dict(p) for m, p in per_modality.items()}, notes=notes,
+            probabilities=_as_dict(fused.mean(0)), modalities=tuple(per_modality), per_modality=per_modality, notes=notes,
+            fusion=self.fusion if len(per_modality) > 1 else None,
         )
 
     def _video_faces(self, video, frames: list[np.ndarray], detect: bool) -> tuple[list, list[str]]:
@@ -165,11 +194,6 @@ class Predictor:
     def _is_face_sized(self, image: np.ndarray) -> bool:
         """Small enough to be a face crop (FER2013's are 48x48, too small for the detector)."""
         return max(image.shape[:2]) <= WHOLE_IMAGE_MAX_SCALE * self.preprocessor.config.image_size
-
-
-def _prediction(probabilities: np.ndarray, sample: dict) -> Prediction:
-    return Prediction(_as_dict(probabilities), tuple(MODALITY_NAMES[m] for m in MODALITIES if m in sample),
-                      notes=list(sample.get("notes", [])))
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:

@@ -51,6 +51,16 @@ class EmoXFormerConfig:
     context_gate: bool = True  # gate the cross-modal context with sigmoid(W [x; ctx])
     share_pair_weights: bool = True  # the reference code: one attention per modality pair, used in both directions
     fusion_feedforward: bool = True
+    # How the pooled modalities become an answer. "experts": each modality has its own head, trained on its own
+    # dataset; a sample with several modalities gets the product of their calibrated, prior-corrected answers plus
+    # a residual from the cross-attention fusion (trained on label-matched pairs the training step assembles from
+    # each batch, see train.fusion_pairs). "concat": the reference code's one MLP over the concatenated pooled
+    # modalities (absent ones zero), whose fusion never trains on disjoint data.
+    head: Literal["experts", "concat"] = "experts"
+    # The answer for a sample with several modalities (set after training to whichever validated better on the
+    # label-matched validation examples): "model" the head's fused answer, "late" the product of the calibrated
+    # single-modality answers with each dataset's class prior divided out (late fusion, no learned part).
+    inference_fusion: Literal["model", "late"] = "model"
     # Wav2Vec2-style backbones: keep the checkpoint's SpecAugment (time masking while fine-tuning, stage 2 only).
     audio_spec_augment: bool = True
     # Group-norm speech backbones (wav2vec2-base): False runs a batch zero-padded in one call without an attention
@@ -83,8 +93,15 @@ class EmoXFormerConfig:
     builtin_width: int = 128
     builtin_text_layers: int = 2
     builtin_audio_mels: int = 64
-    # Softmax temperature fitted on validation data after training (probability calibration).
+    # Softmax temperature fitted on validation data after training (probability calibration): `temperature` over
+    # every validation sample, `modality_temperatures` per modality on that modality's own validation split (used
+    # when present; models saved before it use `temperature` alone).
     temperature: float = 1.0
+    modality_temperatures: dict[str, float] = field(default_factory=dict)
+    # Each modality's class distribution in training (its datasets' training splits, add-one smoothed), divided out
+    # when modalities are combined: MELD's text is 47 % neutral, RAVDESS nearly uniform, FER2013 25 % happy.
+    # Empty: uniform (no correction).
+    modality_priors: dict[str, list[float]] = field(default_factory=dict)
     # Filled by save_pretrained: each HF backbone's own config, so weights saved in full rebuild offline.
     backbone_configs: dict = field(default_factory=dict)
 
@@ -119,4 +136,7 @@ class EmoXFormerConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "EmoXFormerConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        values = json.loads(Path(path).read_text())
+        if isinstance(values, dict):
+            values.setdefault("head", "concat")  # models saved before per-modality heads had the reference head
+        return cls.from_dict(values)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,10 +23,25 @@ UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 @dataclass
 class EmoXFormerOutput:
-    """What the model returns: `logits` [B, classes], and `loss` (cross-entropy) when labels were given."""
+    """What the model returns: `logits` [B, classes], and `loss` (cross-entropy) when labels were given.
+
+    A sample with one modality gets that modality's logits; a sample with several gets the fused answer (the
+    `fusion` forward asked for), already calibrated. `modality_logits[m]` [B, classes] holds each modality's own
+    (uncalibrated) answer on the rows that have it (other rows: zeros). `pair_logits` are the fused answers of the
+    label-matched pairs a training step asked for (`pair_rows`)."""
 
     logits: torch.Tensor
     loss: torch.Tensor | None = None
+    modality_logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    pair_logits: torch.Tensor | None = None
+
+
+FUSIONS = ("model", "late")
+
+
+def _mlp(inputs: int, hidden: int, classes: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.LayerNorm(hidden), nn.Dropout(dropout),
+                         nn.Linear(hidden, classes))
 
 
 class EmoXFormer(nn.Module):
@@ -37,8 +52,10 @@ class EmoXFormer(nn.Module):
     `audio = {waveform, lengths}`, `vision = {pixel_values}`, or that modality's `encoder_outputs`. Each encoder
     runs only on the rows that have its modality. It returns an `EmoXFormerOutput`.
 
-    Only the modalities of `config.modalities` get an encoder, a projection and fusion weights; the head reads
-    one pooled vector per such modality, in the order text, audio, vision.
+    Only the modalities of `config.modalities` get an encoder, a projection and fusion weights. Each modality's
+    own answer comes from its tokens passed through the fusion layers alone (no other modality to attend to) and
+    pooled: with `head="experts"` into that modality's head, with `head="concat"` into the one head over the
+    concatenated pooled modalities (others zero). A sample with several modalities is fused (see `forward`).
     """
 
     def __init__(self, config: EmoXFormerConfig, _saved_backbone_configs: dict | None = None):
@@ -55,12 +72,23 @@ class EmoXFormer(nn.Module):
             self.modalities, config.hidden_size, config.num_heads, config.fusion_layers, config.attention_dropout,
             gate=config.context_gate, shared=config.share_pair_weights, feedforward=config.fusion_feedforward,
         )
-        hidden = config.hidden_size
-        self.head = nn.Sequential(
-            nn.Linear(len(self.modalities) * hidden, hidden), nn.ReLU(), nn.LayerNorm(hidden),
-            nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_classes),
-        )
+        hidden, classes, dropout = config.hidden_size, config.num_classes, config.classifier_dropout
+        if config.head == "experts":
+            self.heads = nn.ModuleDict({m: _mlp(hidden, hidden, classes, dropout) for m in self.modalities})
+            if len(self.modalities) > 1:
+                # "fused": the cross-attention's correction to the product of the experts. It starts near zero, so an
+                # untrained fusion answers as late fusion does, and learns from the training step's label-matched pairs.
+                self.heads["fused"] = _mlp(hidden, hidden, classes, dropout)
+                nn.init.normal_(self.heads["fused"][-1].weight, std=1e-3)
+                nn.init.zeros_(self.heads["fused"][-1].bias)
+        else:
+            self.head = _mlp(len(self.modalities) * hidden, hidden, classes, dropout)
         self._backbones_frozen = False
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The head(s) after pooling: the per-modality and fused heads ("experts"), or the one head ("concat")."""
+        return self.heads if self.config.head == "experts" else self.head
 
     @classmethod
     def from_config(cls, config: EmoXFormerConfig) -> "EmoXFormer":
@@ -97,36 +125,118 @@ class EmoXFormer(nn.Module):
 
     def forward(self, batch: dict | None = None, *, present: torch.Tensor | None = None, text: dict | None = None,
                 audio: dict | None = None, vision: dict | None = None, encoder_outputs: dict | None = None,
-                labels: torch.Tensor | None = None, **_batch_extras) -> EmoXFormerOutput:
+                labels: torch.Tensor | None = None, fusion: str = "model", pair_rows: dict | None = None,
+                **_batch_extras) -> EmoXFormerOutput:
         """Logits [B, classes] (and the cross-entropy `loss` when `labels` are given; -1 = no label).
+
+        `fusion` decides the answer for samples with several modalities: "model" (the head's fused answer) or
+        "late" (the product of the single-modality answers, calibrated, each modality's training prior divided out).
+        `pair_rows` ({modality: LongTensor [P]}, a row of this batch or -1 each): P extra samples assembled from the
+        batch's rows (training/pairs.py), fused from those rows' tokens; their logits are `pair_logits`.
 
         Call it with a collated batch, `model(batch)`, or with its entries, `model(**processor(...))`; `batch`
         entries the model does not read (ids, dataset) are ignored."""
         if batch is not None:
-            return self.forward(**batch)
+            return self.forward(**batch, fusion=fusion, pair_rows=pair_rows)
         if present is None:
             raise ValueError("no `present` mask: pass a collated batch (see EmoXFormerProcessor)")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         tokens, valid, rows_present = self.encode(present, {"text": text, "audio": audio, "vision": vision}, encoder_outputs)
         if not tokens:
             raise ValueError("the batch holds no modality: give at least one of text, audio or vision")
-        fused = self.fusion(tokens, valid, rows_present)
-        batch_size = present.shape[0]
-        pooled = []
-        for modality in self.modalities:
-            if modality in fused:
-                weight = valid[modality].unsqueeze(-1).to(fused[modality].dtype)
-                pooled.append((fused[modality] * weight).sum(1) / weight.sum(1).clamp(min=1))
-            else:
-                pooled.append(self.head[0].weight.new_zeros(batch_size, self.config.hidden_size))
-        logits = self.head(torch.cat(pooled, dim=-1))
+        counts = torch.stack(list(rows_present.values())).sum(0)
+        several = counts > 1
+        # Each modality's own answer: its tokens through the fusion layers alone (nothing to attend to), pooled.
+        alone = {m: self.fusion({m: tokens[m]}, {m: valid[m]}, {m: rows})[m] for m, rows in rows_present.items()}
+        modality_logits = {m: self._modality_logits(m, _pooled(alone[m], valid[m])) * rows_present[m][:, None]
+                           for m in alone}
+        logits = torch.zeros_like(next(iter(modality_logits.values())))
+        for m, rows in rows_present.items():
+            logits = torch.where((rows & ~several)[:, None], modality_logits[m], logits)
+        if several.any():
+            joint = self.fusion(tokens, valid, {m: rows & several for m, rows in rows_present.items()})
+            fused = self._fused_logits(joint, valid, rows_present, modality_logits, fusion)
+            logits = torch.where(several[:, None], fused.to(logits.dtype), logits)
+        pair_logits = self._pair_logits(tokens, valid, modality_logits, pair_rows) if pair_rows else None
         loss = None
         if labels is not None and (labels >= 0).any():
             loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
-        return EmoXFormerOutput(logits=logits, loss=loss)
+        return EmoXFormerOutput(logits=logits, loss=loss, modality_logits=modality_logits, pair_logits=pair_logits)
 
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities: softmax of logits divided by the fitted temperature."""
-        return (logits.float() / self.config.temperature).softmax(-1)
+    def _modality_logits(self, modality: str, pooled: torch.Tensor) -> torch.Tensor:
+        if self.config.head == "experts":
+            return self.heads[modality](pooled)
+        blocks = [pooled if m == modality else torch.zeros_like(pooled) for m in self.modalities]
+        return self.head(torch.cat(blocks, dim=-1))
+
+    def _fused_logits(self, fused_tokens: dict, valid: dict, rows_present: dict, modality_logits: dict,
+                      fusion: str) -> torch.Tensor:
+        """The answer for rows with several modalities (other rows: meaningless)."""
+        experts = self.late_fusion_logits(modality_logits, rows_present)
+        if fusion == "late":
+            return experts
+        pooled = {m: _pooled(fused_tokens[m], valid[m]) for m in fused_tokens}
+        if self.config.head == "concat":
+            batch = next(iter(pooled.values())).shape[0]
+            blocks = [pooled[m] * rows_present[m][:, None] if m in pooled else self._zeros(batch) for m in self.modalities]
+            return self.head(torch.cat(blocks, dim=-1))
+        return experts + self.heads["fused"](_mean_over_modalities(pooled, rows_present))
+
+    def late_fusion_logits(self, modality_logits: dict, rows_present: dict) -> torch.Tensor:
+        """Sum over the modalities a row has of log softmax(logits_m / T_m) - log prior_m: the product of the
+        calibrated single-modality posteriors with each modality's training prior divided out (a uniform prior
+        over the emotions stays), as log-probabilities up to a constant per row."""
+        total = 0.0
+        for m, logits in modality_logits.items():
+            term = (logits.float() / self.modality_temperature(m)).log_softmax(-1) - self.log_prior(m, logits.device)
+            total = total + term * rows_present[m][:, None]
+        return total.to(next(iter(modality_logits.values())).dtype)
+
+    def _pair_logits(self, tokens: dict, valid: dict, modality_logits: dict, pair_rows: dict) -> torch.Tensor:
+        """Fused logits of samples assembled from this batch's rows (each modality's tokens taken from its row).
+        The tokens and the single-modality answers are detached: the pairs train the fusion (cross-attention,
+        gates, fusion head), not the encoders or the experts, whose own datasets alone decide them."""
+        rows = {m: index for m, index in pair_rows.items() if m in tokens}
+        has = {m: index >= 0 for m, index in rows.items()}
+        take = {m: index.clamp(min=0) for m, index in rows.items()}
+        pair_tokens = {m: tokens[m][take[m]].detach() for m in rows}
+        pair_valid = {m: valid[m][take[m]] & has[m][:, None] for m in rows}
+        fused = self.fusion(pair_tokens, pair_valid, has)
+        pooled = {m: _pooled(fused[m], pair_valid[m]) for m in fused}
+        if self.config.head == "concat":
+            batch = next(iter(pooled.values())).shape[0]
+            blocks = [pooled[m] * has[m][:, None] if m in pooled else self._zeros(batch) for m in self.modalities]
+            return self.head(torch.cat(blocks, dim=-1))
+        experts = self.late_fusion_logits({m: modality_logits[m][take[m]].detach() for m in rows}, has)
+        return experts + self.heads["fused"](_mean_over_modalities(pooled, has))
+
+    def _zeros(self, batch: int) -> torch.Tensor:
+        weight = next(self.projections.parameters())
+        return weight.new_zeros(batch, self.config.hidden_size)
+
+    def modality_temperature(self, modality: str) -> float:
+        return float(self.config.modality_temperatures.get(modality, self.config.temperature))
+
+    def log_prior(self, modality: str, device) -> torch.Tensor:
+        prior = self.config.modality_priors.get(modality)
+        if not prior:
+            return torch.zeros(self.config.num_classes, device=device)
+        return torch.tensor(prior, dtype=torch.float32, device=device).log()
+
+    def probabilities(self, logits: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        """Calibrated class probabilities. A row with one modality is divided by that modality's fitted temperature;
+        a fused row is calibrated already. Without `present`, every row is taken for a single-modality row and
+        divided by the overall temperature (the behaviour of models saved before per-modality temperatures)."""
+        logits = logits.float()
+        if present is None:
+            return (logits / self.config.temperature).softmax(-1)
+        present = present.bool().to(logits.device)
+        counts = present.sum(-1)
+        scale = torch.ones(logits.shape[0], device=logits.device)
+        for column, modality in enumerate(MODALITIES):
+            scale = scale.masked_fill((counts == 1) & present[:, column], self.modality_temperature(modality))
+        return (logits / scale[:, None]).softmax(-1)
 
     # ------------------------------------------------------------------ two-stage schedule
     def freeze_backbones(self, frozen: bool = True) -> None:
@@ -235,3 +345,16 @@ def load_model_config(directory: Path) -> EmoXFormerConfig:
     except (json.JSONDecodeError, ValueError, TypeError) as exc:
         raise ModelLoadError(f"{directory / CONFIG_NAME}: not an EmoXFormer config ({exc})") from None
 
+
+
+def _pooled(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The mean of each row's valid tokens (zeros for a row with none)."""
+    weight = valid.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weight).sum(1) / weight.sum(1).clamp(min=1)
+
+
+def _mean_over_modalities(pooled: dict, rows_present: dict) -> torch.Tensor:
+    """Aggregation: the mean of the pooled modalities each row has."""
+    total = sum(pooled[m] * rows_present[m][:, None].to(pooled[m].dtype) for m in pooled)
+    count = sum(rows_present[m].to(total.dtype) for m in pooled)
+    return total / count.clamp(min=1)[:, None]

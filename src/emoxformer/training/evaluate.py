@@ -19,7 +19,7 @@ from ..metrics import classification_metrics, format_metrics_table, metrics_by_d
 from ..labels import EMOTIONS
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES
-from ..model.modeling import EmoXFormer
+from ..model.modeling import FUSIONS, EmoXFormer
 
 SUBSET_NAMES = {"text": "t", "audio": "a", "vision": "v"}
 
@@ -45,14 +45,16 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
     for batch in tqdm(loader, desc=f"predicting {split}", disable=not progress, leave=False):
         with autocast:
             logits = model(move_to(batch, device)).logits.float()
-        outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits).cpu(), "labels": batch["labels"],
-                        "dataset": batch["dataset"], "ids": batch["ids"]})
+        outputs.append({"logits": logits.cpu(), "probabilities": model.probabilities(logits, batch["present"]).cpu(),
+                        "labels": batch["labels"], "dataset": batch["dataset"], "present": batch["present"].cpu(),
+                        "ids": batch["ids"]})
     model.train(was_training)
     return {
         "logits": torch.cat([o["logits"] for o in outputs]),
         "probabilities": torch.cat([o["probabilities"] for o in outputs]),
         "labels": torch.cat([o["labels"] for o in outputs]),
         "dataset": torch.cat([o["dataset"] for o in outputs]),
+        "present": torch.cat([o["present"] for o in outputs]),
         "ids": [i for o in outputs for i in o["ids"]],
     }
 
@@ -82,37 +84,79 @@ def modality_subsets() -> list[tuple[str, ...]]:
     return [s for r in range(1, len(MODALITIES) + 1) for s in itertools.combinations(MODALITIES, r)]
 
 
-def paired_test_examples(datamodule: EmoDataModule, seed: int = 0) -> list[dict]:
-    """One example per label-matched tuple of test samples (no sample used twice), with a fixed seed."""
-    parts = [datamodule.splits[name]["test"] for name in datamodule.names]
+def paired_test_examples(datamodule: EmoDataModule, seed: int = 0, split: str = "test") -> list[dict]:
+    """One example per label-matched tuple of `split` samples, one per modality (no sample used twice), with a
+    fixed seed."""
+    parts = [datamodule.splits[name][split] for name in datamodule.names]
     labels = [np.array([r.label for r in part.records]) for part in parts]
     modalities = [registry.dataset_modality(name) for name in datamodule.names]
     examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False, modality_per_part=modalities)
-    tests = TrainingSet(parts)  # the same global indexing the examples use; test splits are never augmented
+    tests = TrainingSet(parts)  # the same global indexing the examples use; evaluation splits are never augmented
     return [merge_samples([tests[index] for index in example]) for example in examples]
 
 
 @torch.no_grad()
-def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_config, seed: int = 0, batch_size: int = 64) -> dict:
-    """Metrics keyed by subset name ("t", "a", "v", "t+a", ..., "t+a+v") on the paired test examples."""
-    examples = paired_test_examples(datamodule, seed)
+def paired_test_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_config, seed: int = 0, batch_size: int = 64,
+                        split: str = "test", fusions: Sequence[str] = FUSIONS) -> dict[str, dict]:
+    """Per fusion ("model", "late"): metrics keyed by subset name ("t", "a", "v", "t+a", ..., "t+a+v") on the
+    label-matched examples of `split`. Single-modality subsets are the same for both fusions."""
+    examples = paired_test_examples(datamodule, seed, split)
+    return subset_metrics(model, examples, datamodule.collate, train_config, batch_size, fusions)
+
+
+@torch.no_grad()
+def subset_metrics(model: EmoXFormer, examples: list[dict], collate, train_config, batch_size: int = 64,
+                   fusions: Sequence[str] = FUSIONS) -> dict[str, dict]:
+    """Per fusion: metrics of every modality subset the examples have (each subset of each example's modalities)."""
     if not examples:
         return {}
     device = evaluation_device(train_config)
     was_training = model.training
     model.to(device).eval()
     target = torch.tensor([e["label"] for e in examples])
-    results = {}
+    results: dict[str, dict] = {fusion: {} for fusion in fusions}
     for subset in modality_subsets():
         if any(all(m not in e for e in examples) for m in subset):
             continue  # a modality no chosen dataset provides
         samples = [{k: v for k, v in e.items() if k not in MODALITIES or k in subset} for e in examples]
-        preds = logits_in_batches(model, samples, datamodule.collate, device, batch_size).argmax(-1)
         name = "+".join(SUBSET_NAMES[m] for m in subset)
-        metrics = classification_metrics(preds, target)
-        results[name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
+        for fusion in fusions if len(subset) > 1 else fusions[:1]:
+            preds = logits_in_batches(model, samples, collate, device, batch_size, fusion=fusion).argmax(-1)
+            metrics = classification_metrics(preds, target)
+            results[fusion][name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
+        for fusion in fusions[1:] if len(subset) == 1 else ():
+            results[fusion][name] = dict(results[fusions[0]][name])
     model.train(was_training)
     return results
+
+
+def transcript_examples(datamodule: EmoDataModule, processor, split: str = "test") -> list[dict]:
+    """RAVDESS clips of `split` with the sentence each speaks as its text (a real text + speech pair), prepared as
+    the Predictor prepares typed text."""
+    from ..data.ravdess import transcript
+
+    clips = datamodule.splits["ravdess"][split]
+    examples = []
+    for index, record in enumerate(clips.records):
+        sample = dict(clips[index])
+        sample["text"] = processor.prepare_text(transcript(record), None, None, [])
+        examples.append(sample)
+    return examples
+
+
+@torch.no_grad()
+def transcript_metrics(model: EmoXFormer, datamodule: EmoDataModule, processor, train_config) -> dict[str, dict]:
+    """Per fusion: text alone, speech alone and both on RAVDESS test clips with their spoken sentences ({} when
+    the model lacks text or speech, or RAVDESS is not in the run)."""
+    if "ravdess" not in datamodule.names or not {"text", "audio"} <= set(model.modalities):
+        return {}
+    return subset_metrics(model, transcript_examples(datamodule, processor), datamodule.collate, train_config)
+
+
+def multimodal_accuracy(paired: dict) -> float | None:
+    """The mean accuracy over the subsets of two or more modalities (None when there are none)."""
+    values = [m["accuracy"] for name, m in paired.items() if "+" in name]
+    return sum(values) / len(values) if values else None
 
 
 # ---------------------------------------------------------------------- report text
@@ -120,15 +164,26 @@ def format_report(metrics: dict, stages: Sequence[str]) -> str:
     """The test-metrics table of each of `stages` found in a run's metrics, and the paired-test table."""
     tables = [format_metrics_table(metrics[s], f"test metrics, best {s} model") for s in stages if s in metrics]
     if metrics.get("paired_test"):
-        tables.append(format_paired_table(metrics["paired_test"]))
+        tables.append(format_paired_table(metrics["paired_test"], metrics.get("paired_test_late"),
+                                          metrics.get("inference_fusion")))
+    if metrics.get("transcripts"):
+        tables.append(format_paired_table(metrics["transcripts"], metrics.get("transcripts_late"),
+                                          title="RAVDESS test clips with the sentence each speaks (text + speech of one recording)"))
     return "\n\n".join(tables)
 
 
-def format_paired_table(paired: dict) -> str:
-    lines = ["paired test (label-matched examples from the three test splits)",
-             f"{'modalities':<12}{'n':>6}{'acc':>8}{'w-F1':>8}{'UAR':>8}"]
+def format_paired_table(paired: dict, late: dict | None = None, chosen: str | None = None,
+                        title: str = "paired test (label-matched examples from the test splits)") -> str:
+    """One row per modality subset: the model's fused answer and, when given, late fusion's beside it."""
+    header = f"{'modalities':<12}{'n':>6}{'acc':>8}{'w-F1':>8}{'UAR':>8}"
+    if late:
+        header += f"{'late acc':>10}{'late w-F1':>11}"
+    lines = [title + (f"; the model answers with {chosen} fusion by default (it validated better)" if chosen else ""), header]
     for name, m in paired.items():
-        lines.append(f"{name:<12}{m['n']:>6}{m['accuracy']:>8.3f}{m['weighted_f1']:>8.3f}{m['uar']:>8.3f}")
+        line = f"{name:<12}{m['n']:>6}{m['accuracy']:>8.3f}{m['weighted_f1']:>8.3f}{m['uar']:>8.3f}"
+        if late and name in late:
+            line += f"{late[name]['accuracy']:>10.3f}{late[name]['weighted_f1']:>11.3f}"
+        lines.append(line)
     return "\n".join(lines)
 
 

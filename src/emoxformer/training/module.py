@@ -10,6 +10,7 @@ from ..metrics import metrics_by_dataset
 from ..model.losses import build_loss
 from ..model.modeling import EmoXFormer
 from .optimizer import keep_kernel_choice, use_fused_adamw
+from .pairs import label_matched_rows, pair_labels
 
 
 class EmoXFormerModule(L.LightningModule):
@@ -30,10 +31,17 @@ class EmoXFormerModule(L.LightningModule):
         return self.model(batch).logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self.model(batch).logits
+        weight = self.train_config.fusion_pairs
+        pair_rows = label_matched_rows(batch["labels"], batch["present"]) if weight > 0 and len(self.model.modalities) > 1 else {}
+        output = self.model(batch, pair_rows=pair_rows or None)
+        logits = output.logits
         loss = self.training_loss(logits, batch["labels"], batch["dataset"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
         size = len(batch["labels"])
+        if output.pair_logits is not None:
+            pair_loss = self.loss_fn(output.pair_logits, pair_labels(batch["labels"], pair_rows))
+            self.log("train/pair_loss", pair_loss, on_step=False, on_epoch=True, batch_size=len(output.pair_logits))
+            loss = loss + weight * pair_loss
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         self.log("train/acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
         return loss

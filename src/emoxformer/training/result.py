@@ -1,7 +1,7 @@
 """TrainingResult: what a finished run returns (TwoStageTrainer.run, emoxformer.train)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model.modeling import EmoXFormer
@@ -14,8 +14,9 @@ class TrainingResult:
 
     `metrics` holds the test metrics of each trained stage's best model (`{"stage1": {dataset: {...}}, ...}`);
     `best_stage` is the stage whose model became RUN_DIR/best (it validated best, see `selection`), `temperature`
-    its fitted softmax temperature, `paired_test` the label-matched modality-subset test (None for a single
-    dataset). `test_predictions` are that model's calibrated test predictions (`logits`, `probabilities`, `labels`,
+    its fitted softmax temperature (`modality_temperatures`: one per modality), `paired_test` the label-matched
+    modality-subset test of the model's fused answer and `paired_test_late` of late fusion (None for a single
+    dataset), `fusion_choice` which of the two answers multimodal input by default and their validation scores. `test_predictions` are that model's calibrated test predictions (`logits`, `probabilities`, `labels`,
     `dataset` — an index into `dataset_names` — and `ids`, in loader order)."""
 
     run_dir: Path
@@ -27,6 +28,10 @@ class TrainingResult:
     paired_test: dict | None
     test_predictions: dict
     dataset_names: tuple[str, ...]
+    paired_test_late: dict | None = None
+    fusion_choice: dict | None = None
+    modality_temperatures: dict = field(default_factory=dict)
+    transcripts: dict = field(default_factory=dict)  # data.ravdess_transcripts: {"transcripts": ..., "transcripts_late": ...}
 
     @property
     def test_metrics(self) -> dict:
@@ -35,9 +40,16 @@ class TrainingResult:
 
     def to_dict(self) -> dict:
         """The run's metrics.json: each stage's test metrics, best_stage, selection, temperature, paired_test."""
-        values = {**self.metrics, "best_stage": self.best_stage, "selection": self.selection, "temperature": self.temperature}
+        values = {**self.metrics, "best_stage": self.best_stage, "selection": self.selection, "temperature": self.temperature,
+                  "modality_temperatures": dict(self.modality_temperatures)}
         if self.paired_test is not None:
             values["paired_test"] = self.paired_test
+        if self.paired_test_late is not None:
+            values["paired_test_late"] = self.paired_test_late
+        values.update(self.transcripts)
+        if self.fusion_choice is not None:
+            values["fusion_choice"] = self.fusion_choice
+            values["inference_fusion"] = self.fusion_choice["fusion"]
         return values
 
     def load_model(self, map_location: str = "cpu") -> EmoXFormer:
