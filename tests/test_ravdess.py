@@ -61,6 +61,21 @@ def test_song_files_are_excluded_by_default(tmp_path):
     assert len(with_song) == 2
 
 
+def test_each_clip_is_listed_once_whatever_the_case_of_its_suffix(tmp_path, monkeypatch):
+    """On a case-insensitive file system (macOS, Windows) *.wav and *.WAV match the same files."""
+    import fnmatch
+    from pathlib import Path
+
+    actor = tmp_path / "Actor_03"
+    actor.mkdir()
+    sf.write(actor / "03-01-03-01-01-01-03.wav", np.zeros(4800, np.float32), 48_000, format="WAV")
+    sf.write(actor / "03-01-04-01-01-01-03.WAV", np.zeros(4800, np.float32), 48_000, format="WAV")
+    monkeypatch.setattr(Path, "glob", lambda self, pattern, **kw: sorted(
+        p for p in self.iterdir() if fnmatch.fnmatch(p.name.lower(), pattern.lower())))  # as such a system globs
+    records = read_ravdess(tmp_path, val_actors=(), test_actors=()).train
+    assert sorted(r.path.name for r in records) == ["03-01-03-01-01-01-03.wav", "03-01-04-01-01-01-03.WAV"]
+
+
 @pytest.mark.parametrize(
     "name, message",
     [
