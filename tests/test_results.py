@@ -4,6 +4,9 @@ import json
 import pytest
 
 from emoxformer.cli import main
+from emoxformer.config import save_config
+from emoxformer.errors import ConfigError
+from emoxformer.training.resume import recorded_as_training_would
 from emoxformer.data.ravdess import EMOBOX_FOLDS
 from emoxformer.training.result import TrainingResult
 from emoxformer.training.results import (ResultsPlan, aggregate, choose_configurations, results_command, run_results,
@@ -22,7 +25,8 @@ class FakeTrainer:
         seed, datasets = self.config.train.seed, self.config.data.datasets
         FakeTrainer.runs.append((tuple(datasets), seed, self.config.data.ravdess_fold, resume))
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text("{}")
+        if not resume:  # as TwoStageTrainer writes it: the config with what training records from the data
+            save_config(recorded_as_training_would(self.config), self.out / "config.yaml")
         log = self.out / "logs" / "stage2"
         log.mkdir(parents=True)
         (log / "metrics.csv").write_text(
@@ -72,10 +76,61 @@ def test_an_interrupted_run_is_continued(tmp_path, fake_trainer):
     the_plan = plan(tmp_path, ["ravdess"], [42])
     run_dir = the_plan.run_dir(the_plan.configurations[0], 42)
     run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text("data: {datasets: [ravdess]}\ntrain: {seed: 42}\n")  # an earlier sitting
+    trained = recorded_as_training_would(the_plan.config_for(the_plan.configurations[0], 42))
+    save_config(trained, run_dir / "config.yaml")  # an earlier sitting
     run_results(the_plan, log=lambda line: None)
     assert fake_trainer.runs == [(("ravdess",), 42, None, True)]
-    assert json.loads((run_dir / "result.json").read_text())["resumed"] is True
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed"] is True
+    assert result["config"]["data"]["datasets"] == ["ravdess"] and result["config"]["train"]["seed"] == 42
+
+
+def test_a_run_is_not_continued_with_other_settings_than_it_started_with(tmp_path, fake_trainer):
+    """The rule of `train --resume`: a continued run trains with its config.yaml, which must be the plan's; one
+    started with other settings (another --set, another --config) is refused naming the setting."""
+    the_plan = plan(tmp_path, ["ravdess"], [42])
+    run_dir = the_plan.run_dir(the_plan.configurations[0], 42)
+    run_dir.mkdir(parents=True)
+    earlier = ResultsPlan(**{**the_plan.__dict__, "overrides": ["model.hidden_size=16"]})
+    save_config(recorded_as_training_would(earlier.config_for(the_plan.configurations[0], 42)), run_dir / "config.yaml")
+    with pytest.raises(ConfigError, match=r"model\.hidden_size: 16 in its config\.yaml, \d+ in this plan"):
+        run_results(the_plan, log=lambda line: None)
+    assert fake_trainer.runs == [] and not (run_dir / "result.json").exists()
+    run_results(earlier, log=lambda line: None)  # the plan it started with continues it
+    assert fake_trainer.runs == [(("ravdess",), 42, None, True)]
+
+
+def test_a_finished_run_trained_with_other_settings_is_counted_with_a_warning(tmp_path, fake_trainer):
+    the_plan = plan(tmp_path, ["meld"], [42])
+    run_results(ResultsPlan(**{**the_plan.__dict__, "overrides": ["train.stage2.epochs=1"]}), log=lambda line: None)
+    lines = []
+    summary = run_results(the_plan, log=lines.append)
+    assert any(line.startswith("warning: ") and "train.stage2.epochs" in line for line in lines), lines
+    assert summary["configurations"]["meld"]["seeds"] == [42] and len(fake_trainer.runs) == 1
+    lines.clear()
+    run_results(ResultsPlan(**{**the_plan.__dict__, "overrides": ["train.stage2.epochs=1"]}), log=lines.append)
+    assert not any(line.startswith("warning: ") for line in lines)
+
+
+def test_results_and_ablate_on_other_ddp_ranks_train_along_and_write_nothing(tmp_path, fake_trainer, monkeypatch):
+    """TwoStageTrainer.run returns None on DDP ranks above 0: they train each run with rank 0, which alone
+    writes result.json, the table and the ablation files."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    import emoxformer.training.ablation as ablation
+
+    monkeypatch.setattr(ablation, "TwoStageTrainer", FakeTrainer)
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.setattr(FakeTrainer, "run", lambda self, resume=False, overwrite=False: FakeTrainer.runs.append(
+        self.config.train.seed) or None)
+    assert run_results(plan(tmp_path, ["meld", "ravdess"], [42, 43]), log=lambda line: None) == {}
+    assert fake_trainer.runs == [42, 43, 42, 43]
+    assert not list((tmp_path / "results").rglob("result.json")) and not (tmp_path / "results" / "RESULTS.md").exists()
+    out = tmp_path / "ablate"
+    (out / "modality_dropout=0").mkdir(parents=True)
+    (out / "modality_dropout=0" / "config.yaml").write_text("{}\n")  # rank 0 has started the first run there
+    assert ablation.run_ablation("quickstart", None, ["modality_dropout=0,0.3"], out, []) is None
+    assert fake_trainer.runs[4:] == [42, 42] and not (out / "ablation.csv").exists()
 
 
 def test_emobox_folds_are_aggregated_as_one_configuration(tmp_path, fake_trainer):

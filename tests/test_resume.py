@@ -29,11 +29,51 @@ def reference(sample_root, tmp_path_factory):
     run = tmp_path_factory.mktemp("uninterrupted")
     subprocess.run(_command("--data", str(sample_root), "--out", str(run), "--no-progress", *SETTINGS), check=True,
                    capture_output=True)
-    return _metrics(run)
+    return run
+
+
+def _log(run, stage):
+    import pandas as pd
+
+    return pd.read_csv(run / "logs" / stage / "metrics.csv")
+
+
+def _assert_same_records(run, reference_run):
+    """The resumed run's CSV logs (every epoch of both stages, once), the validation results report from them, and
+    metrics.json are the uninterrupted run's."""
+    import pandas as pd
+
+    from emoxformer.training.results import best_validation
+
+    for stage in ("stage1", "stage2"):
+        resumed, reference = _log(run, stage), _log(reference_run, stage)
+        assert sorted(resumed["epoch"].dropna().unique()) == sorted(reference["epoch"].dropna().unique()), stage
+        pd.testing.assert_frame_equal(resumed, reference, check_exact=False, rtol=1e-6, obj=f"logs/{stage}/metrics.csv")
+        assert best_validation(run, stage) == pytest.approx(best_validation(reference_run, stage))
+        assert best_validation(run, stage)  # the exported epoch is in the log
+    metrics, expected = _metrics(run), _metrics(reference_run)
+    assert metrics["selection"] == expected["selection"] and metrics["best_stage"] == expected["best_stage"]
+    _assert_close(metrics, expected)
+
+
+def _assert_close(value, expected, where="metrics.json"):
+    if isinstance(expected, dict):
+        assert isinstance(value, dict) and sorted(value) == sorted(expected), where
+        for key in expected:
+            _assert_close(value[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(value, list) and len(value) == len(expected), where
+        for index, (item, wanted) in enumerate(zip(value, expected)):
+            _assert_close(item, wanted, f"{where}[{index}]")
+    elif isinstance(expected, float):
+        assert value == pytest.approx(expected, rel=1e-6, abs=1e-9, nan_ok=True), where
+    else:
+        assert value == expected, where
 
 
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_sigkill_then_resume_matches_uninterrupted_run(sample_root, tmp_path, reference, stage):
+    reference_run, reference = reference, _metrics(reference)
     run = tmp_path / "run"
     process = subprocess.Popen(_command("--data", str(sample_root), "--out", str(run), "--no-progress", *SETTINGS),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -56,6 +96,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(sample_root, tmp_path, re
             assert metrics[name][dataset]["confusion_matrix"] == values["confusion_matrix"], (name, dataset)
             assert metrics[name][dataset]["weighted_f1"] == pytest.approx(values["weighted_f1"], abs=1e-9)
     assert metrics["temperature"] == pytest.approx(reference["temperature"], rel=1e-6)
+    _assert_same_records(run, reference_run)
 
 
 def test_resume_needs_a_run_directory(tmp_path):
@@ -114,3 +155,60 @@ def test_resuming_a_run_killed_in_its_final_step_saves_the_trained_stage(sample_
     assert metrics["best_stage"] == trained
     _assert_final_model_is_the_best_stage(run)
     assert list(metrics["selection"]["scores"]) == [trained]
+
+
+@pytest.fixture()
+def stopped_run(sample_root, tmp_path, monkeypatch):
+    """A run folder whose config.yaml is as training writes it, and a trainer that records what it is given."""
+    import emoxformer.training.run as run_module
+    from emoxformer.config import load_config, save_config
+    from emoxformer.training.resume import recorded_as_training_would
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = load_config("quickstart", [f"data.root={sample_root}", *TINY, "train.seed=42"])
+    save_config(recorded_as_training_would(config), run / "config.yaml")
+    given = []
+
+    class Recorder:
+        def __init__(self, config, out, progress=True):
+            given.append(config)
+
+        def run(self, resume=False, overwrite=False):
+            assert resume
+            return None
+
+    monkeypatch.setattr(run_module, "TwoStageTrainer", Recorder)
+    return run, config, given
+
+
+def test_resume_refuses_any_setting_that_differs_from_the_runs_config(stopped_run, capsys):
+    """One rule for `train --resume`, `emoxformer.train(resume=True)` and `results`: the run's config.yaml; a flag,
+    override or config that differs is refused in one line naming it (it was ignored, or applied with a stale
+    config.yaml)."""
+    import emoxformer
+    from emoxformer.cli import main
+    from emoxformer.config import load_config
+    from emoxformer.errors import ConfigError
+
+    run, config, given = stopped_run
+    for extra, named in ((["--seed", "5"], "train.seed"), (["train.stage1.epochs=9"], "train.stage1.epochs"),
+                         (["--set", "model.hidden_size=64"], "model.hidden_size"), (["--data", str(run)], "data.root"),
+                         (["--config", "laptop"], "--config"), (["--out", str(run)], "--out")):
+        assert main(["train", "--resume", str(run), "--no-progress", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith("emoxformer: error: ") and len(err.strip().splitlines()) == 1 and named in err, err
+    assert given == []
+    # The same values are no change: accepted, and the run trains with its config.yaml.
+    assert main(["train", "--resume", str(run), "--no-progress", "--seed", "42", "model.hidden_size=32"]) == 0
+    assert given[-1].train.seed == 42 and given[-1].model.hidden_size == 32
+
+    with pytest.raises(ConfigError, match=r"train\.seed: 42 in its config\.yaml, 5 given to train\(\)"):
+        emoxformer.train(None, run, overrides=["train.seed=5"], resume=True)
+    with pytest.raises(ConfigError, match=r"train\.batch_size"):
+        emoxformer.train(load_config("quickstart", [f"data.root={config.data.root}", *TINY, "train.batch_size=8"]),
+                         run, resume=True)
+    assert len(given) == 1
+    emoxformer.train(config, run, resume=True)  # the config it started with, as given then
+    emoxformer.train(None, run, resume=True)
+    assert len(given) == 3 and given[-1].train.seed == given[-2].train.seed == 42

@@ -21,22 +21,24 @@ def train(config: ExperimentConfig | str | Path | None, out_dir: str | Path, *, 
     the other processes of a distributed run).
 
     `config`: an ExperimentConfig (copied, so the caller's object is left as it is), a YAML path or a built-in
-    name ("quickstart", "laptop", "paper"); None with `resume` reads RUN_DIR/config.yaml. `overrides`: dotted
-    `key=value` settings, as on the command line (e.g. "data.root=DATA", "train.stage1.epochs=2"). `resume`
-    continues an interrupted run in `out_dir`; `overwrite` replaces the run there (otherwise `out_dir` must be
-    empty or new)."""
+    name ("quickstart", "laptop", "paper"). `overrides`: dotted `key=value` settings, as on the command line (e.g.
+    "data.root=DATA", "train.stage1.epochs=2"). `resume` continues an interrupted run in `out_dir` with its own
+    RUN_DIR/config.yaml, as `emoxformer train --resume` does: `config` may be None, and a config or override that
+    differs from the run's is refused (ConfigError naming the setting). `overwrite` replaces the run there
+    (otherwise `out_dir` must be empty or new)."""
+    from .training.resume import resume_config
     from .training.run import TwoStageTrainer
 
     out_dir = Path(out_dir)
     if resume and overwrite:
         raise ConfigError("resume continues a run and overwrite replaces it: pass one of them")
-    if config is None:
-        if not resume:
-            raise ConfigError("no config: pass an ExperimentConfig, a YAML path or a built-in name such as 'quickstart'")
-        config = out_dir / "config.yaml"
-        if not config.is_file():
-            raise ConfigError(f"{out_dir}: not a run directory to resume (config.yaml missing)")
-    experiment = experiment_config(config, overrides)
+    if resume:
+        requested = experiment_config(config, overrides) if config is not None else None
+        experiment = resume_config(out_dir, overrides if config is None else (), requested, given="given to train()")
+    elif config is None:
+        raise ConfigError("no config: pass an ExperimentConfig, a YAML path or a built-in name such as 'quickstart'")
+    else:
+        experiment = experiment_config(config, overrides)
     return TwoStageTrainer(experiment, out_dir, progress=progress).run(resume=resume, overwrite=overwrite)
 
 

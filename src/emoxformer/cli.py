@@ -59,12 +59,19 @@ def _cmd_download(args) -> int:
 def _experiment_config(args):
     from .config import load_config
 
+    return load_config(args.config or "quickstart", _overrides(args))
+
+
+def _overrides(args) -> list[str]:
+    """The KEY=VALUE overrides of a command: those given, then its options' (paths verbatim)."""
+    from .config_io import path_override
+
     overrides = list(args.overrides or []) + list(getattr(args, "set_overrides", None) or [])
     if args.data:
-        overrides.append(f"data.root={args.data}")
+        overrides.append(path_override("data.root", args.data))  # paths verbatim: only KEY=VALUE is YAML
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name, None):
-            overrides.append(f"data.{name}={getattr(args, name)}")
+            overrides.append(path_override(f"data.{name}", getattr(args, name)))
     if getattr(args, "datasets", None):
         overrides.append(f"data.datasets=[{args.datasets}]")
     if getattr(args, "seed", None) is not None:
@@ -74,7 +81,7 @@ def _experiment_config(args):
             overrides.append(f"train.{option}={getattr(args, option)}")
     if getattr(args, "skip_bad", False):
         overrides.append("data.skip_bad=true")
-    return load_config(args.config, overrides)
+    return overrides
 
 
 def _train_and_report(config, out, progress: bool, resume: bool = False, overwrite: bool = False) -> int:
@@ -97,15 +104,18 @@ def _cmd_train(args) -> int:
     if args.resume:
         from pathlib import Path
 
-        from .config import load_config
         from .errors import ConfigError
+        from .training.resume import resume_config
 
         if args.overwrite:
             raise ConfigError("--resume continues a run and --overwrite replaces it: pass one of them")
+        if args.config or args.out:
+            option = "--config" if args.config else "--out"
+            raise ConfigError(f"{option} with --resume: a resumed run trains in RUN_DIR with RUN_DIR/config.yaml")
         run = Path(args.resume)
-        if not (run / "config.yaml").is_file():
-            raise ConfigError(f"{run}: not a run directory to resume (config.yaml missing)")
-        return _train_and_report(load_config(run / "config.yaml"), run, not args.no_progress, resume=True)
+        # The one rule (training/resume.py): the run's config.yaml; an option or override that differs is refused.
+        config = resume_config(run, _overrides(args), given="on this command line")
+        return _train_and_report(config, run, not args.no_progress, resume=True)
     if not args.out:
         from .errors import ConfigError
 
@@ -117,10 +127,11 @@ def _cmd_quickstart(args) -> int:
     from pathlib import Path
 
     from .config import load_config
+    from .config_io import path_override
     from .data.sample_data import make_sample_data
 
     data = Path(args.data or Path(args.out).parent / "sample-data")
-    config = load_config("quickstart", [f"data.root={data}"] + list(args.overrides or []) + list(args.set_overrides or []))
+    config = load_config("quickstart", [path_override("data.root", data)] + list(args.overrides or []) + list(args.set_overrides or []))
     if not (data / "meld").is_dir() or not (data / "ravdess").is_dir() or not (data / "fer2013").is_dir():
         print(f"writing sample data to {data} ...")
         make_sample_data(data, size="small", seed=0)
@@ -171,7 +182,8 @@ def _cmd_evaluate(args) -> int:
     else:
         # The run's own splits, when evaluating RUN_DIR/best: its data section, checked before the model loads.
         data_config = load_dataclass(DataConfig, read_yaml(run_config).get("data") if run_config.is_file() else None, "data")
-    data_config.root = args.data
+    if args.data is not None or args.manifest:  # without --data, RUN_DIR/best reads its run's own data root
+        data_config.root = args.data
     for name in ("meld", "ravdess", "fer2013"):
         if getattr(args, name):
             setattr(data_config, name, getattr(args, name))
@@ -350,6 +362,8 @@ def _cmd_ablate(args) -> int:
 
     table = run_ablation(args.config, args.data, args.grid, Path(args.out), list(args.overrides or []), not args.no_progress,
                          overwrite=args.overwrite)
+    if table is None:
+        return 0  # other DDP ranks: rank 0 reports
     print()
     print(to_markdown(table))
     print(f"\ntable: {args.out}/ablation.md and {args.out}/ablation.csv; each run in {args.out}/<settings>/")
@@ -367,7 +381,8 @@ def _cmd_results(args) -> int:
     plan = ResultsPlan(config=args.config, data=args.data, seeds=_seed_list(args.seeds, load_config(args.config, overrides).train.seed),
                        out=Path(args.out), configurations=choose_configurations(names, args.cv), overrides=overrides,
                        progress=not args.no_progress)
-    run_results(plan, train=not args.report_only, log=lambda line: print(line, flush=True))
+    if not run_results(plan, train=not args.report_only, log=lambda line: print(line, flush=True)):
+        return 0  # other DDP ranks: rank 0 reports
     print(f"\ntable: {plan.out / 'RESULTS.md'}   per-run results: {plan.out / 'runs'}/<configuration>/seed<S>/result.json")
     return 0
 
@@ -437,10 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train EmoXFormer in two stages and evaluate each dataset's test split. Any config value can be "
                     "overridden as KEY=VALUE, e.g. train.batch_size=16 train.stage1.epochs=5 model.hidden_size=256.",
     )
-    train.add_argument("--config", default="quickstart", help="YAML file, or a built-in name: quickstart, laptop, paper (default quickstart)")
+    train.add_argument("--config", help="YAML file, or a built-in name: quickstart, laptop, paper (default quickstart)")
     _add_data_paths(train)
     train.add_argument("--out", help="run directory: best model, metrics.json, plots, logs")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint (uses RUN_DIR/config.yaml)")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue an interrupted run from its last checkpoint with RUN_DIR/config.yaml (an option or "
+                            "override that differs from it is refused)")
     train.add_argument("--overwrite", action="store_true",
                        help="--out may hold an earlier run: remove its files first (without this a non-empty --out is refused)")
     train.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013 (unimodal baselines)")

@@ -13,6 +13,7 @@ span several fields. Every problem is a ConfigError whose one-line message names
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
@@ -170,6 +171,13 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of config sections, got {type(values).__name__}")
     return values
+
+
+def path_override(key: str, path) -> str:
+    """The `KEY=VALUE` override that sets `key` to the text `path` verbatim: quoted, so YAML keeps it a string as
+    written (unquoted, `/data/emotion #2` would lose its comment-like end, `2024` turn into a number, `no` into False
+    and `a: b` into a mapping). Paths given as command-line options go through this; `--set` values are YAML."""
+    return f"{key}={json.dumps(str(path))}"
 
 
 def apply_override(values: dict, override: str) -> None:

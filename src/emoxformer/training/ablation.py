@@ -5,9 +5,10 @@ import itertools
 from pathlib import Path
 
 import pandas as pd
+from lightning.pytorch.utilities import rank_zero_only
 
 from ..config import ExperimentConfig, load_config
-from ..config_io import field_keys
+from ..config_io import field_keys, path_override
 from ..errors import ConfigError
 from .evaluate import SUBSET_NAMES, modality_subsets
 from .run import TwoStageTrainer, check_run_dir
@@ -43,23 +44,29 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def run_ablation(config_path: str, data_root: str | None, grid_items: list[str], out: Path, overrides: list[str],
-                 progress: bool = False, overwrite: bool = False) -> pd.DataFrame:
+                 progress: bool = False, overwrite: bool = False) -> pd.DataFrame | None:
     """Train every combination of the grid, each into its own folder out/<settings>. A folder that is not empty
     is refused before any training, unless `overwrite` and it holds a run (then each run replaces the earlier one in
-    its folder)."""
+    its folder). Returns the table; None on the other DDP ranks (they train each run with rank 0, which writes it)."""
     grid = parse_grid(grid_items)
     combinations = list(itertools.product(*(v for _, v in grid)))
     names = ["__".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(grid, values)) for values in combinations]
     # Every combination's config is loaded (checked and validated) before any training, so a bad value or an
     # invalid combination stops the grid at once, not after the runs before it.
-    configs = [load_config(config_path, ([f"data.root={data_root}"] if data_root else []) + overrides
+    configs = [load_config(config_path, ([path_override("data.root", data_root)] if data_root else []) + overrides
                            + [f"{key}={value}" for (key, _), value in zip(grid, values)]) for values in combinations]
-    for name in names:  # with overwrite too: a folder that holds files but no run is never emptied
+    # Under DDP the other ranks start once rank 0 trains the first run (into its folder): rank 0 alone checks.
+    is_main = rank_zero_only.rank == 0
+    for name in names if is_main else []:  # with overwrite too: a folder that holds files but no run is never emptied
         check_run_dir(out / name, overwrite)
     rows = []
     for values, name, config in zip(combinations, names, configs):
-        print(f"ablation run {name}", flush=True)
-        metrics = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite).to_dict()
+        if is_main:
+            print(f"ablation run {name}", flush=True)
+        trained = TwoStageTrainer(config, out / name, progress=progress).run(overwrite=overwrite)
+        if trained is None:  # another DDP rank: rank 0 evaluates and writes the table
+            continue
+        metrics = trained.to_dict()
         final = metrics[metrics["best_stage"]]
         row = {key.split(".")[-1]: value for (key, _), value in zip(grid, values)}
         for dataset, m in final.items():
@@ -71,6 +78,8 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
             if subset_name in metrics.get("paired_test", {}):
                 row[f"paired {subset_name} acc"] = metrics["paired_test"][subset_name]["accuracy"]
         rows.append(row)
+    if not is_main:
+        return None
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "ablation.csv", index=False)

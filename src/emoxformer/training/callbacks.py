@@ -1,11 +1,15 @@
 """Callbacks of the two-stage schedule."""
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from ..io_utils import atomic_write
 
@@ -123,3 +127,65 @@ class RNGState(L.Callback):
 
 def _to_lists(value):
     return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+class _ContinuingWriter:
+    """Mixed into Lightning's CSV experiment writer: an existing metrics.csv is continued, not deleted (Lightning
+    removes it when a non-empty version folder is opened again, so a resumed stage lost its earlier epochs)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = sorted(next(csv.reader(file), []))  # new rows are written under the old header
+
+    def keep_before(self, epoch: int, step: int) -> None:
+        """Drop the logged rows of epoch `epoch` on (and, for rows without an epoch, such as the learning rate
+        logged as an epoch starts, those from step `step` on): what a resumed stage logs again."""
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            header, rows = reader.fieldnames or [], list(reader)
+
+        def earlier(row: dict) -> bool:
+            if row.get("epoch") not in (None, ""):
+                return float(row["epoch"]) < epoch
+            return row.get("step") not in (None, "") and int(float(row["step"])) < step
+
+        kept = [row for row in rows if earlier(row)]
+        if len(kept) == len(rows):
+            return
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+
+
+class ContinuingCSVLogger(CSVLogger):
+    """Lightning's CSVLogger writing RUN_DIR/logs/<stage>/metrics.csv, continued across a resumed stage: the epochs
+    logged before the checkpoint are kept and those after it (logged again when the stage resumes) dropped as
+    training starts (ContinueLog)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class _ContinuingExperimentWriter(_ContinuingWriter, ExperimentWriter):
+    pass
+
+
+class ContinueLog(L.Callback):
+    """As training starts (after a checkpoint, if any, is restored), keep the CSV log's rows from before the epoch
+    it starts at: none for a fresh stage (a stage killed before its first checkpoint starts over)."""
+
+    def __init__(self, logger: ContinuingCSVLogger):
+        self.logger = logger
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self.logger.experiment.keep_before(trainer.current_epoch, trainer.fit_loop.epoch_loop._batches_that_stepped)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..version import __version__
-from ..config import load_config
+from ..config import ExperimentConfig, load_config, to_dict
+from ..config_io import path_override
 from ..data.ravdess import EMOBOX_FOLDS
 from ..errors import ConfigError
 from ..io_utils import atomic_write
@@ -98,6 +99,11 @@ class ResultsPlan:
     def overrides_for(self, configuration: Configuration, seed: int) -> list[str]:
         return list(self.overrides) + configuration.overrides + [f"train.seed={seed}"]
 
+    def config_for(self, configuration: Configuration, seed: int) -> ExperimentConfig:
+        """The config this plan trains the run with (paths verbatim, overrides as YAML)."""
+        return load_config(self.config, ([path_override("data.root", self.data)] if self.data else [])
+                           + self.overrides_for(configuration, seed))
+
     def train_command(self, configuration: Configuration, seed: int) -> str:
         """The `emoxformer train` call that trains this run alone."""
         words = ["emoxformer", "train", "--config", self.config]
@@ -107,30 +113,55 @@ class ResultsPlan:
 
 
 def run_results(plan: ResultsPlan, train: bool = True, log=print) -> dict:
-    """Train every (configuration, seed) not finished yet (unless `train` is False), then write the table."""
+    """Train every (configuration, seed) not finished yet (unless `train` is False), then write the table.
+
+    Under DDP every process trains the same runs in turn (each decides which, and whether each continues, before
+    the first trains, so a run rank 0 has just started is not taken for an interrupted one); rank 0 alone writes
+    result.json and the table, and the other ranks return {}."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    is_main = rank_zero_only.rank == 0
+    for configuration, seed in [(c, s) for c in plan.configurations for s in plan.seeds] if is_main else []:
+        if (plan.run_dir(configuration, seed) / RESULT_FILE).is_file():
+            differing = finished_run_differences(plan, configuration, seed)
+            if differing:  # counted as it is: its result.json says what it trained with
+                log(f"warning: {plan.run_dir(configuration, seed)} was trained with other settings than this plan's "
+                    f"({', '.join(differing[:4])}{', ...' if len(differing) > 4 else ''}); it is counted as trained "
+                    "(remove the folder to train it with this plan)")
     if train:
         pending = [(c, s) for c in plan.configurations for s in plan.seeds
                    if not (plan.run_dir(c, s) / RESULT_FILE).is_file()]
-        log(f"{len(pending)} of {len(plan.configurations) * len(plan.seeds)} runs to train"
-            + (f"; finished runs in {plan.out / 'runs'} are kept" if pending else ""))
-        for number, (configuration, seed) in enumerate(pending, start=1):
-            log(f"[{number}/{len(pending)}] {configuration.name}, seed {seed}: {plan.train_command(configuration, seed)}")
-            train_one(plan, configuration, seed)
+        resumes = [(plan.run_dir(c, s) / "config.yaml").is_file() for c, s in pending]
+        if is_main:
+            log(f"{len(pending)} of {len(plan.configurations) * len(plan.seeds)} runs to train"
+                + (f"; finished runs in {plan.out / 'runs'} are kept" if pending else ""))
+        for number, ((configuration, seed), resume) in enumerate(zip(pending, resumes), start=1):
+            if is_main:
+                log(f"[{number}/{len(pending)}] {configuration.name}, seed {seed}: {plan.train_command(configuration, seed)}")
+            train_one(plan, configuration, seed, resume)
+    if not is_main:
+        return {}
     summary = aggregate(collect_results(plan.out), plan)
     write_report(summary, plan.out)
     return summary
 
 
-def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dict:
-    """Train one run (continuing it if an earlier sitting was interrupted) and write its result.json."""
+def train_one(plan: ResultsPlan, configuration: Configuration, seed: int, resume: bool | None = None) -> dict | None:
+    """Train one run (continuing it if an earlier sitting was interrupted: `resume`, default whether it has a
+    config.yaml) and write its result.json; None on the other DDP ranks (rank 0 writes it)."""
+    from .resume import resume_config
     from .run import TwoStageTrainer
 
     run_dir = plan.run_dir(configuration, seed)
-    resume = (run_dir / "config.yaml").is_file()
-    config = load_config(run_dir / "config.yaml") if resume else load_config(
-        plan.config, ([f"data.root={plan.data}"] if plan.data else []) + plan.overrides_for(configuration, seed))
+    resume = (run_dir / "config.yaml").is_file() if resume is None else resume
+    planned = plan.config_for(configuration, seed)
+    # A continued run trains with its own config.yaml (the rule of `train --resume`), which must be the plan's.
+    config = resume_config(run_dir, requested=planned, given="in this plan") if resume else planned
     started, commit = time.perf_counter(), git_commit()  # the code that trains: the checkout may change meanwhile
-    metrics = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume).to_dict()
+    trained = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
+    if trained is None:  # another DDP rank: rank 0 evaluates and writes result.json
+        return None
+    metrics = trained.to_dict()
     result = {
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
         "description": configuration.description, "best_stage": metrics["best_stage"],
@@ -138,12 +169,31 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int) -> dic
         "validation": best_validation(run_dir, metrics["best_stage"], config.train.monitor, config.train.resolved_monitor_mode),
         "paired_test": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
                         for subset, values in metrics.get("paired_test", {}).items()},
+        "paired_test_late": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
+                             for subset, values in metrics.get("paired_test_late", {}).items()},
+        **{key: {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
+                     for subset, values in metrics[key].items()}
+           for key in ("transcripts", "transcripts_late") if key in metrics},
+        "inference_fusion": metrics.get("inference_fusion"),
         # A resumed run's wall time is this sitting's alone (flagged by "resumed").
         "wall_s": time.perf_counter() - started, "resumed": resume, "command": plan.train_command(configuration, seed),
+        "config": to_dict(config),  # what the run trained with (its config.yaml), whatever a later plan says
         "commit": commit, "machine": machine(), "finished": _now(),
     }
     atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+def finished_run_differences(plan: ResultsPlan, configuration: Configuration, seed: int) -> list[str]:
+    """The settings in which a finished run's config.yaml differs from the plan's (none when it has no config.yaml
+    or it cannot be read)."""
+    from .resume import config_differences, stored_config
+
+    try:
+        trained = stored_config(plan.run_dir(configuration, seed))
+    except ConfigError:
+        return []
+    return list(config_differences(trained, plan.config_for(configuration, seed)))
 
 
 def best_validation(run_dir: Path, stage: str, monitor: str = "val/score", mode: str = "max") -> dict:
@@ -206,10 +256,14 @@ def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
             "commits": sorted({r["commit"] for r in runs}),
             "machines": sorted({json.dumps(r["machine"], sort_keys=True) for r in runs}),
         }
-        subsets = sorted({s for r in runs for s in r.get("paired_test", {})}, key=lambda s: (len(s), s))
-        if subsets:
-            entry["paired_test"] = {s: {metric: mean_sd([r["paired_test"][s][metric] for r in runs if s in r["paired_test"]])
-                                        for metric in METRICS} for s in subsets}
+        for key in ("paired_test", "paired_test_late", "transcripts", "transcripts_late"):
+            subsets = sorted({s for r in runs for s in r.get(key, {})}, key=lambda s: (len(s), s))
+            if subsets:
+                entry[key] = {s: {metric: mean_sd([r[key][s][metric] for r in runs if s in r.get(key, {})])
+                                  for metric in METRICS} for s in subsets}
+        choices = [r["inference_fusion"] for r in runs if r.get("inference_fusion")]
+        if choices:
+            entry["inference_fusion"] = {choice: choices.count(choice) for choice in sorted(set(choices))}
         table[group] = entry
     expected = {}
     if plan is not None:
@@ -271,10 +325,19 @@ def to_markdown(summary: dict) -> str:
     paired = [(name, entry) for name, entry in configurations.items() if entry.get("paired_test")]
     if paired:
         lines += ["## Paired test (label-matched examples from the three test splits)", "",
-                  "| configuration | modalities | acc | w-F1 | m-F1 | UAR |", "|---|---|---|---|---|---|"]
+                  "The model's fused answer beside late fusion (the product of its calibrated single-modality answers, "
+                  "each dataset's training prior divided out); single modalities are the same for both.", "",
+                  "| configuration | modalities | acc | w-F1 | m-F1 | UAR | late fusion acc | late fusion w-F1 |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, entry in paired:
+            late = entry.get("paired_test_late", {})
             for subset, stats in entry["paired_test"].items():
-                lines.append(f"| {name} | {subset} | " + " | ".join(_cell(stats[m]) for m in METRICS) + " |")
+                late_cells = [_cell(late[subset][m]) if subset in late else "—" for m in ("accuracy", "weighted_f1")]
+                lines.append(f"| {name} | {subset} | " + " | ".join(_cell(stats[m]) for m in METRICS) + " | "
+                             + " | ".join(late_cells) + " |")
+            if entry.get("inference_fusion"):
+                chosen = ", ".join(f"{fusion} in {count}" for fusion, count in entry["inference_fusion"].items())
+                lines.append(f"| {name} | default fusion (chosen on validation) | {chosen} runs | | | | | |")
         lines.append("")
     lines += ["## Runs", ""]
     for name, entry in configurations.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from safetensors.torch import load_file
 
@@ -27,7 +27,8 @@ from ..data.sources import dataset_modalities
 from .plots import plot_confusion_matrix, plot_training_curves
 from ..model.modeling import WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from .callbacks import BEST_SCORE, EpochLines, ExportBestModel, RNGState, read_best_score
+from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
+                        read_best_score)
 from .input_format import record_input_format
 from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict
 from .module import EmoXFormerModule
@@ -283,8 +284,10 @@ class TwoStageTrainer:
             LearningRateMonitor(logging_interval="epoch"),
             RNGState(),
         ] + progress_callbacks(stage_name, self.progress, sys.stdout.isatty(), monitor) + self.extra_callbacks
-        loggers = [CSVLogger(self.out, name="logs", version=stage_name), TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
-        trainer = make_trainer(self.config.train, stage.epochs, callbacks, loggers)
+        # The CSV log continues across a resumed stage (Lightning's own would delete the epochs before the checkpoint).
+        csv_log = ContinuingCSVLogger(self.out, name="logs", version=stage_name)
+        loggers = [csv_log, TensorBoardLogger(self.out, name="tensorboard", version=stage_name)]
+        trainer = make_trainer(self.config.train, stage.epochs, callbacks + [ContinueLog(csv_log)], loggers)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         trainer.strategy.barrier()  # rank 0 has written the stage's best model before any rank reads it
         return stage_dir / "best"
