@@ -29,12 +29,17 @@ def _gradio():
     return gradio
 
 
+# Uploads (people's voices and faces) are deleted within an hour of their arrival: Gradio looks every
+# UPLOAD_SWEEP_S seconds for files older than UPLOAD_MAX_AGE_S, so a file lives at most the sum of the two.
+UPLOAD_SWEEP_S = 5 * 60
+UPLOAD_MAX_AGE_S = 55 * 60
+
+
 def build_app(predictor: Predictor, model_name: str, examples_folder: str | Path):
     """The page: inputs on the left, the answer on the right, examples below the inputs."""
     gr = _gradio()
     takes = ", ".join(MODALITY_NAMES[m] for m in predictor.model.modalities)
-    # Uploads (people's voices and faces) are deleted an hour after they arrive.
-    with gr.Blocks(title="EmoXFormer demo", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="EmoXFormer demo", analytics_enabled=False, delete_cache=(UPLOAD_SWEEP_S, UPLOAD_MAX_AGE_S)) as app:
         gr.Markdown(f"# EmoXFormer emotion demo\nGive any mix of text, speech, a face photo or a video and press "
                     f"**Predict**. Model `{model_name}` (takes {takes}).")
         with gr.Row():
