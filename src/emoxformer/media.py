@@ -95,14 +95,14 @@ def _pil_to_array(image: Image.Image, name) -> np.ndarray:
         return _array_to_uint8(np.asarray(image).astype(np.uint16), name)
     if mode in ("I", "F"):
         return _array_to_uint8(np.asarray(image), name)
-    if mode in ("L", "RGB") and image.has_transparency_data:  # a tRNS colour key
+    if mode in ("L", "RGB") and "transparency" in image.info:  # a tRNS colour key
         image = image.convert("LA" if mode == "L" else "RGBA")
     elif mode == "1":
         image = image.convert("L")
     elif mode == "La":
         image = image.convert("LA")
     elif mode not in ("L", "LA", "RGB", "RGBA"):  # P, PA, RGBa, RGBX, CMYK, YCbCr, LAB, HSV, ...
-        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        image = image.convert("RGBA" if mode in ("PA", "RGBa") or "transparency" in image.info else "RGB")
     return _array_to_uint8(np.asarray(image), name)
 
 
