@@ -69,3 +69,49 @@ def test_unknown_dataset_and_modality_are_refused(toy_faces):
         registry.dataset("cremad")
     with pytest.raises(ConfigError, match="unknown modality 'smell'"):
         registry.register_dataset(registry.DatasetSpec("noses", "smell", read_toy_faces))
+
+
+def test_two_configs_in_one_process_each_read_their_own_manifest_corpus(tmp_path):
+    """data.extra registers a corpus by name when a config loads; a second config with that name (another manifest,
+    another modality) must not change what the first reads, and a config that declares no such corpus cannot
+    name it."""
+    from emoxformer.data.records import AudioRecord, TextRecord
+    from emoxformer.data.sample_data import synthesize_voice
+    from emoxformer.data.sources import load_dataset
+    from emoxformer.labels import DATASET_NAMES, EMOTIONS
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for split in ("train", "val", "test"):
+        for k, emotion in enumerate(EMOTIONS):
+            name = f"wav/{split}_{k}.wav"
+            (tmp_path / "wav").mkdir(exist_ok=True)
+            sf.write(tmp_path / name, synthesize_voice(rng, 1 + k, 1, 0.5, rate=16_000), 16_000)
+            rows.append(json.dumps({"path": name, "label": emotion, "split": split}))
+    (tmp_path / "voices.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "words.csv").write_text("text,label,split\n" + "".join(
+        f"some words {i},{EMOTIONS[i % 7]},{split}\n" for split in ("train", "val", "test") for i in range(3)))
+    try:
+        voices = load_config("quickstart", [f"data.extra=[{{name: corp, modality: audio, manifest: '{tmp_path / 'voices.jsonl'}'}}]",
+                                            "data.datasets=[corp]"])
+        dm = EmoDataModule(voices.data, Preprocessor(voices.model), batch_size=4, seed=0, progress=False)
+        words = load_config("quickstart", [f"data.extra=[{{name: corp, modality: text, manifest: '{tmp_path / 'words.csv'}'}}]",
+                                           "data.datasets=[corp]"])
+        dm.setup()  # after the second config registered its own `corp`
+        assert isinstance(dm.records["corp"].test[0], AudioRecord) and len(dm.records["corp"].test) == 7
+        assert "audio" in dm.collate([dm.splits["corp"]["test"][i] for i in range(2)])
+        assert registry.dataset("corp", voices.data).modality == "audio" == registry.dataset_modality("corp", voices.data)
+        assert registry.dataset("corp", words.data).modality == "text"
+        assert [type(r) for r in load_dataset(words.data, "corp").test] == [TextRecord] * 3
+        assert isinstance(load_dataset(voices.data, "corp").test[0], AudioRecord)
+        # A config that declares no `corp` does not silently read the manifest another config registered.
+        with pytest.raises(ConfigError, match=r"data.datasets\[0\] must be .*got 'corp'"):
+            load_config("quickstart", ["data.datasets=[corp]"])
+        with pytest.raises(ConfigError, match="does not declare"):
+            load_dataset(load_config("quickstart").data, "corp")
+        assert "corp" not in summarize(load_config("quickstart").data)
+    finally:
+        for name in registry.dataset_names():
+            if name not in DATASET_NAMES:
+                registry.unregister_dataset(name)

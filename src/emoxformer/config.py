@@ -131,8 +131,8 @@ class DataConfig:
         if twice:
             raise ConfigError(f"{key('extra')}: {', '.join(twice)} named more than once")
         for entry in self.extra:
-            register_manifest_dataset(entry)
-        known = registry.dataset_names()
+            register_manifest_dataset(entry)  # for look-ups by name; each config still reads its own entry
+        known = registry.known_to(self)  # not the manifest corpora other configs registered
         if not self.datasets:
             raise ConfigError(f"{key('datasets')} is empty: name one or more of {', '.join(known)}")
         for index, name in enumerate(self.datasets):

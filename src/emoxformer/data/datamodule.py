@@ -50,7 +50,7 @@ class EmoDataModule(L.LightningDataModule):
         for name in self.names:
             self.records[name] = load_dataset(self.data_config, name)
         for index, (name, records) in enumerate(self.records.items()):
-            spec = registry.dataset(name)
+            spec = registry.dataset(name, self.data_config)  # this config's own, whatever was registered since
             modality = registry.modality(spec.modality)
             state = modality.setup([r for split in SPLITS for r in records[split]], self.data_config, self.preprocessor,
                                    self.progress)
@@ -77,7 +77,8 @@ class EmoDataModule(L.LightningDataModule):
         """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split): FeatureTable}) serve those
         encoder outputs instead of inputs; this one is left as it is."""
         copy = _copy.copy(self)
-        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], registry.dataset_modality(name))
+        modality = {name: registry.dataset_modality(name, self.data_config) for name in self.splits}
+        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], modality[name])
                               if (name, split) in tables else dataset for split, dataset in splits.items()}
                        for name, splits in self.splits.items()}
         return copy
@@ -100,7 +101,7 @@ class EmoDataModule(L.LightningDataModule):
         if self.data_config.pairing == "label":
             labels = [np.array([r.label for r in part.records]) for part in parts]
             sampler = PairedSampler(labels, seed=self.seed, num_replicas=world, rank=rank,
-                                    modality_per_part=[registry.dataset_modality(name) for name in self.names])
+                                    modality_per_part=[registry.dataset_modality(name, self.data_config) for name in self.names])
         else:
             num_samples = self.data_config.samples_per_epoch or len(dataset)
             sampler = BalancedSampler([len(p) for p in parts], num_samples, seed=self.seed, balanced=self.data_config.balanced,

@@ -421,18 +421,25 @@ def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords
 
 
 # ----------------------------------------------------------------------------- registry, evaluation
-def register_manifest_dataset(entry) -> registry.DatasetSpec:
-    """Register `entry` (a `data.extra` item) as a dataset. Its reader takes the entry of that name from the data
-    config it is given (so a config's own manifest is read), else this one."""
+def manifest_spec(entry) -> registry.DatasetSpec:
+    """The dataset of `entry` (a `data.extra` item). Its reader takes the entry of that name from the data config it
+    is given (so a config's own manifest is read), else this one."""
     def current(data_config):
         return next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
 
     def read(folder: Path, data_config) -> SplitRecords:
         return read_manifest(current(data_config), data_config)
 
-    return registry.register_dataset(registry.DatasetSpec(
+    return registry.DatasetSpec(
         entry.name, entry.modality, read, f"{entry.modality} manifest {_describe(entry.manifest)}",
-        image_colour=getattr(entry, "image_colour", "colour"), locate=lambda data_config: Path(current(data_config).location())))
+        image_colour=getattr(entry, "image_colour", "colour"), locate=lambda data_config: Path(current(data_config).location()),
+        entry=entry)
+
+
+def register_manifest_dataset(entry) -> registry.DatasetSpec:
+    """Register `entry` (a `data.extra` item) as a dataset, for look-ups by name alone (the config validated last
+    wins; `registry.dataset(name, data_config)` gives each config its own entry)."""
+    return registry.register_dataset(manifest_spec(entry))
 
 
 def summarize_manifest(entry, data_config) -> dict:

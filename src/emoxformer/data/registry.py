@@ -56,11 +56,33 @@ def modality_of_record(record) -> Modality:
     raise TypeError(f"no modality reads records of type {type(record).__name__}")
 
 
-def dataset(name: str) -> DatasetSpec:
+def dataset(name: str, data_config=None) -> DatasetSpec:
+    """The dataset `name`; with `data_config`, as that config sees it: a manifest corpus its `data.extra` declares
+    is that entry's (another config may have registered the name since, with another manifest or modality), and one
+    it does not declare is refused rather than read from the entry some other config registered."""
+    entry = _declared_entry(name, data_config)
+    if entry is not None:
+        from .manifest import manifest_spec
+
+        return manifest_spec(entry)
     try:
-        return _DATASETS[name]
+        spec = _DATASETS[name]
     except KeyError:
         raise ConfigError(f"unknown dataset {name!r}: choose from {', '.join(_DATASETS)}") from None
+    if data_config is not None and spec.entry is not None:
+        raise ConfigError(f"dataset {name!r} is a manifest corpus that this config's data.extra does not declare "
+                          f"(another config registered it): add it to data.extra")
+    return spec
+
+
+def _declared_entry(name: str, data_config):
+    return next((e for e in getattr(data_config, "extra", None) or () if e.name == name), None)
+
+
+def known_to(data_config) -> tuple[str, ...]:
+    """The datasets `data_config` can name: every registered one but the manifest corpora of other configs."""
+    return tuple(name for name, spec in _DATASETS.items()
+                 if spec.entry is None or _declared_entry(name, data_config) is not None)
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -68,8 +90,8 @@ def dataset_names() -> tuple[str, ...]:
     return tuple(_DATASETS)
 
 
-def dataset_modality(name: str) -> str:
-    return dataset(name).modality
+def dataset_modality(name: str, data_config=None) -> str:
+    return dataset(name, data_config).modality
 
 
 for _modality in (TEXT, AUDIO, VISION):

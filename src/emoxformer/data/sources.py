@@ -31,7 +31,7 @@ def dataset_path(data_config, name: str) -> Path:
     override = getattr(data_config, name, None)
     if override:
         return Path(override)
-    locate = registry.dataset(name).locate
+    locate = registry.dataset(name, data_config).locate
     if locate is not None:
         return locate(data_config)
     if not data_config.root:
@@ -41,4 +41,4 @@ def dataset_path(data_config, name: str) -> Path:
 
 def load_dataset(data_config, name: str) -> SplitRecords:
     """Read one dataset with the splits and bad-data policy of `data_config`."""
-    return registry.dataset(name).read(dataset_path(data_config, name), data_config)
+    return registry.dataset(name, data_config).read(dataset_path(data_config, name), data_config)

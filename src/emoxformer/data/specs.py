@@ -38,3 +38,6 @@ class DatasetSpec:
     image_colour: str = "colour"  # "grey": its images are grey, so a model trained on it sees colour photos as grey
     # (data config) -> where the dataset is, for one that does not live in ROOT/<name> (a manifest corpus)
     locate: Callable[[Any], Path] | None = None
+    # The `data.extra` entry a manifest corpus was registered from (None for other datasets): such a dataset belongs
+    # to the configs that declare it, each with its own entry (registry.dataset(name, data_config)).
+    entry: Any = None

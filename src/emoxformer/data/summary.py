@@ -23,10 +23,10 @@ def split_summary(records: SplitRecords) -> dict:
 
 
 def summarize(data_config, datasets=None) -> dict:
-    """A summary of each of `datasets` (default: every registered one); a missing or broken one gets
-    {"error": "..."} instead of counts."""
+    """A summary of each of `datasets` (default: every registered one that this config can name); a missing or
+    broken one gets {"error": "..."} instead of counts."""
     result = {}
-    for name in registry.dataset_names() if datasets is None else datasets:
+    for name in registry.known_to(data_config) if datasets is None else datasets:
         try:
             result[name] = split_summary(load_dataset(data_config, name))
         except DataError as error:
