@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     model, preprocessor = build_model(args.width, args.layers)
     predictor = Predictor(model, preprocessor, device="cpu", detect_faces=False)
-    black_image = predictor.preprocessor.prepare_image(np.zeros((48, 48), np.uint8))
+    black_image = predictor.processor.prepare_image(np.zeros((48, 48), np.uint8))
     print(f"inference: {args.requests} single requests of each kind ({args.seconds:g} s audio), backbones width "
           f"{args.width} x {args.layers} layers; {machine()}")
 
@@ -50,7 +50,7 @@ def main() -> None:
     def reference_predict(item: dict):
         sample = predictor.prepare(**item)
         sample.setdefault("vision", black_image)
-        batch = seed_style(predictor.collate([sample]))
+        batch = seed_style(predictor.processor.collate([sample]))  # collation belongs to the processor
         return model.probabilities(model(batch).logits)
 
     totals = {"baseline": 0.0, "ours": 0.0}

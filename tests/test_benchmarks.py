@@ -90,3 +90,42 @@ def test_reference_fer_dataset_serves_the_same_batches_as_record_dataset_and_col
     for i in indices:
         assert ours[i]["label"] == LABEL_TO_INDEX[FER_INDEX_TO_EMOTION[reference[i]["label"]]]
     assert np.array_equal(records[5].pixels, np.fromstring(reference.data.iloc[5]["pixels"], sep=" ", dtype=np.uint8).reshape(48, 48))
+
+
+# Every script in benchmarks/ runs end to end at a tiny size, so none can fall behind the package unnoticed (the
+# inference benchmark called Predictor.collate long after collation had moved to the processor). Each ends with
+# its one-line JSON result. Scripts that train or build several models take longer: marked slow.
+SMOKE_RUNS = {
+    "audio_batching.py": ["--batch-size", "4", "--repeats", "1", "--width", "32", "--layers", "1"],
+    "audio_padding_accuracy.py": ["--epochs", "1", "--batch-size", "8", "--width", "32", "--layers", "1"],
+    "cached_step.py": ["--batch-size", "6", "--repeats", "1"],
+    "fer_decode.py": ["--rows", "60", "--repeats", "1", "--image-size", "48", "--batch-size", "8"],
+    "inference.py": ["--requests", "1", "--seconds", "0.25", "--repeats", "1", "--width", "32", "--layers", "1"],
+    "laptop_budget.py": ["--config", "quickstart", "--data", "{sample_root}", "--steps", "1", "--encode-batches", "1"],
+    "optimizer_step.py": ["--tiny", "--repeats", "1"],
+    "speech_lstm_step.py": ["--batch-size", "2", "--repeats", "1"],
+    "stage1_cache.py": ["--epochs", "1", "--samples", "12", "--val-samples", "6", "--width", "32", "--layers", "1"],
+    "stage2_dispatch.py": ["--batch-size", "6", "--repeats", "1", "--width", "32", "--layers", "1"],
+}
+# On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes.
+SLOW_SMOKE = set(SMOKE_RUNS) - {"inference.py"}
+COVERED_ELSEWHERE = {"common.py", "gpu_paper.py"}  # helpers; gpu_paper.py --tiny is run above
+
+
+def test_every_benchmark_script_has_a_smoke_run():
+    scripts = {path.name for path in BENCHMARKS.glob("*.py")}
+    assert scripts - COVERED_ELSEWHERE == set(SMOKE_RUNS), "add the new script to SMOKE_RUNS"
+
+
+@pytest.mark.parametrize("script", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_SMOKE else name
+                                    for name in sorted(SMOKE_RUNS)])
+def test_benchmark_script_runs_at_a_tiny_size(script, sample_root):
+    env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent / "src")}
+    arguments = [a.format(sample_root=sample_root) for a in SMOKE_RUNS[script]]
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *arguments], capture_output=True, text=True,
+                          env=env, timeout=900)
+    if done.returncode != 0 and "ModuleNotFoundError" in done.stderr:
+        pytest.skip(f"{script} needs a package not installed here: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["name"] and result["ratio"] > 0, result
