@@ -21,9 +21,9 @@ MODALITIES: tuple[str, ...] = typing.get_args(Modality)
 # processor saved into a model's folder must agree with that model's config.json on them.
 INPUT_SETTINGS: dict[str, tuple[str, ...]] = {
     "text": ("text_backbone", "max_text_tokens", "text_context", "text_separator", "text_target_mark",
-             "builtin_width", "builtin_text_layers"),
+             "builtin_width", "builtin_text_layers", "text_layers"),
     "audio": ("audio_backbone", "sample_rate", "max_audio_seconds", "audio_pool_frames", "builtin_width",
-              "builtin_audio_mels"),
+              "builtin_audio_mels", "audio_layers", "audio_window_seconds"),
     "vision": ("vision_backbone", "image_size", "image_channels", "image_mean", "image_std", "image_colour",
                "vision_tokens", "vision_stem_stride", "builtin_width"),
 }
@@ -66,6 +66,17 @@ class EmoXFormerConfig:
     # Group-norm speech backbones (wav2vec2-base): False runs a batch zero-padded in one call without an attention
     # mask (Hugging Face's advice for these checkpoints); True runs each clip alone, exact under padding but slow.
     audio_exact_padding: bool = False
+    # Which hidden states of a pretrained backbone become its tokens: "last" the final layer; "weighted" a learned
+    # softmax-weighted sum of every hidden state (embeddings included; SUPERB's weighted sum). The weights are not
+    # part of the backbone: they train in stage 1 too, over frozen backbones, and the stage-1 feature cache then
+    # holds every layer's states (as many times the last layer's size as the backbone has hidden states).
+    text_layers: Literal["last", "weighted"] = "last"
+    audio_layers: Literal["last", "weighted"] = "last"
+    # Whisper speech backbones: the input window in seconds. 30 is Whisper's native window (every clip padded to
+    # 30 s, 1500 tokens, the positions the checkpoint was trained on); a shorter one keeps the first
+    # window*50 positional embeddings and runs on the first window*100 mel frames: 8 s costs about a fifth of the
+    # compute, on inputs Whisper never saw (less padding after the speech). Clips longer than the window are cut.
+    audio_window_seconds: float = 30.0
     # Preprocessing that belongs to the model.
     max_text_tokens: int = 128
     sample_rate: int = 16_000
@@ -118,6 +129,10 @@ class EmoXFormerConfig:
             raise ConfigError(f"{key('modalities')} is empty: name one or more of {', '.join(MODALITIES)}")
         if self.num_heads < 1:
             raise ConfigError(f"{key('num_heads')} must be 1 or more, got {self.num_heads}")
+        frames = self.audio_window_seconds * 100  # Whisper: 100 mel frames a second, 2 frames a token
+        if self.audio_window_seconds <= 0 or abs(frames - round(frames)) > 1e-6 or round(frames) % 2:
+            raise ConfigError(f"{key('audio_window_seconds')} must be a positive multiple of 0.02 s (a whole number of "
+                              f"Whisper tokens), got {self.audio_window_seconds}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"{key('hidden_size')} ({self.hidden_size}) must be a multiple of {key('num_heads')} "
                               f"({self.num_heads}): each attention head takes an equal share")

