@@ -325,7 +325,7 @@ def test_audio_jsonl_clips_are_audio_records_decoded_by_the_audio_store(tmp_path
     ({"name": "CREMA-D", "modality": "audio", "manifest": "x.jsonl"}, r"data.extra\[0\].name must be lower-case"),
     ({"name": "meld", "modality": "text", "manifest": "x.csv"}, r"'meld' is taken"),
     ({"name": "root", "modality": "text", "manifest": "x.csv"}, r"'root' is taken"),
-    ({"name": "x", "modality": "smell", "manifest": "x.csv"}, r"data.extra\[0\].modality must be text, audio or vision"),
+    ({"name": "x", "modality": "smell", "manifest": "x.csv"}, r"data.extra\[0\].modality must be text, audio, vision or multi"),
     ({"name": "x", "modality": "audio"}, r"data.extra\[0\].manifest is required"),
     ({"name": "x", "modality": "audio", "manifest": {"train": "a", "eval": "b"}}, r"keys must be different splits"),
     ({"name": "x", "modality": "audio", "manifest": {"val": "a", "dev": "b"}}, r"keys must be different splits"),

@@ -21,7 +21,8 @@ def _cmd_make_sample_data(args) -> int:
     from .data.sample_data import make_sample_data
 
     root = make_sample_data(args.dir, size=args.size, seed=args.seed)
-    print(f"wrote {args.size} sample data (seed {args.seed}) to {root}: meld/data/*.csv, ravdess/Actor_01..24/, fer2013/fer2013.csv")
+    print(f"wrote {args.size} sample data (seed {args.seed}) to {root}: meld/data/*.csv, ravdess/Actor_01..24/, fer2013/fer2013.csv, "
+          "av/av.csv (audio-visual recordings)")
     return 0
 
 
@@ -176,6 +177,9 @@ def _cmd_evaluate(args) -> int:
 
     model_dir = Path(args.model)
     run_config = model_dir.parent / "config.yaml"
+    multimodal = _multimodal_entry(args) if args.manifest else None
+    if multimodal is not None:
+        return _evaluate_multimodal(args, model_dir, multimodal)
     if args.manifest:  # one corpus, every row of it (a cross-corpus test set), scored as a dataset of its own
         data_config = load_dataclass(DataConfig, {"extra": [_manifest_entry(args)], "skip_bad": args.skip_bad}, "data")
         args.datasets, args.split = data_config.extra[0].name, "test"
@@ -212,7 +216,46 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _manifest_entry(args) -> dict:
+def _multimodal_entry(args):
+    """The corpus of `--manifest` when it is multimodal (text/audio/image/video columns, or --modality multi), else
+    None (a single-modality manifest, read as a dataset)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from .data.manifest import corpus_name, parse_manifest_argument
+    from .data.multimodal import MULTI, is_multimodal_manifest
+
+    if args.modality not in (None, MULTI):
+        return None
+    manifest = parse_manifest_argument(args.manifest)
+    first = manifest if isinstance(manifest, str) else next(iter(manifest.values()))
+    if args.modality != MULTI and not (Path(first).is_file() and is_multimodal_manifest(first)):
+        return None
+    entry = _manifest_entry(args, modality=MULTI)
+    return SimpleNamespace(**entry, location=lambda: first)
+
+
+def _evaluate_multimodal(args, model_dir, entry) -> int:
+    """Every modality subset of a multimodal manifest's rows (each alone, each pair, all), for the model's fusion and
+    for late fusion."""
+    from pathlib import Path
+
+    from .config import TrainConfig
+    from .config_io import load_dataclass
+    from .training.multimodal_eval import evaluate_multimodal_manifest, format_multimodal_metrics, print_notes
+
+    train_config = load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train")
+    result = evaluate_multimodal_manifest(model_dir, entry, train_config, skip_bad=args.skip_bad,
+                                          batch_size=args.batch_size, detect_faces=not args.no_face_detect)
+    print_notes(result, entry.name)
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2))
+    title = f"{entry.name}: {result['rows']} recordings of {entry.location()}, every modality subset"
+    print(json.dumps(result, indent=2) if args.json else format_multimodal_metrics(result, title))
+    return 0
+
+
+def _manifest_entry(args, modality: str | None = None) -> dict:
     """The `data.extra` entry of `--manifest FILE` (or SPLIT=FILE ...) and its options."""
     import yaml
 
@@ -227,16 +270,18 @@ def _manifest_entry(args) -> dict:
         label_map = None
     if not isinstance(label_map, dict):
         raise ConfigError(f"--label-map must be a mapping such as '{{angry: anger, calm: neutral}}', got {args.label_map!r}")
-    return {"name": args.name or corpus_name(first), "modality": args.modality or guess_modality(first),
+    return {"name": args.name or corpus_name(first), "modality": modality or args.modality or guess_modality(first),
             "manifest": manifest, "root": args.manifest_root, "label_map": label_map, "drop_unmapped": args.drop_unmapped}
 
 
-def _add_manifest_options(parser: argparse.ArgumentParser, purpose: str) -> None:
+def _add_manifest_options(parser: argparse.ArgumentParser, purpose: str, multimodal: bool = False) -> None:
     parser.add_argument("--manifest", nargs="+", metavar="FILE",
-                        help=f"{purpose}: a CSV/JSONL manifest (path or text, label, split; or EmoBox's key, wav, emo), "
-                             "or SPLIT=FILE pairs")
-    parser.add_argument("--modality", choices=["text", "audio", "vision"],
-                        help="the manifest's modality (default: from its columns and file types)")
+                        help=f"{purpose}: a CSV/JSONL manifest (path or text, label, split; or EmoBox's key, wav, emo"
+                             + ("; or a multimodal one: text, audio, image, video columns in one row" if multimodal else "")
+                             + "), or SPLIT=FILE pairs")
+    parser.add_argument("--modality", choices=["text", "audio", "vision"] + (["multi"] if multimodal else []),
+                        help="the manifest's modality (default: from its columns and file types"
+                             + ("; an audio, image or video column: multi" if multimodal else "") + ")")
     parser.add_argument("--name", help="the corpus's name in the metrics (default: from the file name)")
     parser.add_argument("--manifest-root", metavar="DIR", help="where the manifest's relative paths start (default: its folder)")
     parser.add_argument("--label-map", metavar="MAP", help="labels -> emotions beside the manifest's header, e.g. '{calm: neutral}'")
@@ -484,8 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     evaluate.add_argument("--json", action="store_true", help="print the full metrics as JSON")
     evaluate.add_argument("--output", help="also write the metrics JSON to this file")
-    _add_manifest_options(evaluate, "evaluate every row of this labelled corpus instead (whatever its split)")
+    _add_manifest_options(evaluate, "evaluate every row of this labelled corpus instead (whatever its split); a "
+                                    "multimodal one is scored for every modality subset, both fusions", multimodal=True)
     evaluate.add_argument("--skip-bad", action="store_true", help="skip and count bad manifest rows instead of stopping")
+    evaluate.add_argument("--no-face-detect", action="store_true",
+                          help="a multimodal manifest's images and video frames are already cropped faces")
     evaluate.set_defaults(func=_cmd_evaluate)
 
     quick = commands.add_parser(

@@ -59,7 +59,7 @@ class ExtraDataset:
     """A corpus read from a manifest (data/manifest.py describes the columns), registered as dataset `name`."""
 
     name: str = ""  # required: lower-case letters, digits, _ (the metrics' name), not a built-in dataset's
-    modality: Literal["text", "audio", "vision"] = "audio"
+    modality: Literal["text", "audio", "vision", "multi"] = "audio"  # multi (rows of several modalities): refused for now
     manifest: str | dict[str, str] = ""  # required: a CSV/JSONL with a split column, or {train: FILE, val: FILE, test: FILE}
     root: str | None = None  # where the rows' relative paths start (default: each manifest's folder)
     # The corpus's labels -> the 7 emotions (beside the header's); numeric labels ({1: neutral}) are read as text.
@@ -74,6 +74,10 @@ class ExtraDataset:
         if not NAME_PATTERN.match(self.name):
             raise ConfigError(f"{dotted(where, 'name')} must be lower-case letters, digits and _ (a dataset name), "
                               f"got {self.name!r}")
+        if self.modality == "multi":
+            from .data.multimodal import TRAINING_REFUSAL
+
+            raise ConfigError(f"{dotted(where, 'modality')}: {TRAINING_REFUSAL}")
         if self.name in DATASET_NAMES or self.name in {f.name for f in dataclasses.fields(DataConfig)}:
             raise ConfigError(f"{dotted(where, 'name')}: {self.name!r} is taken (a built-in dataset or a data.* key)")
         files = self.manifest if isinstance(self.manifest, dict) else {"": self.manifest}

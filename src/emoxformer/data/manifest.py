@@ -266,8 +266,10 @@ def _columns(path: Path, columns: list[str], modality: str) -> tuple[str, str]:
     label_column = next((c for c in _LABEL_COLUMNS if c in columns), None)
     if value_column is None or label_column is None:
         wanted = "text" if modality == "text" else "path (or EmoBox's wav)" if modality == "audio" else "path"
+        multimodal = any(c in columns for c in ("audio", "image", "video"))
         raise DataError(path, f"a {modality} manifest needs the columns {wanted}, label (or EmoBox's emo) and split; "
-                              f"found {', '.join(columns) or 'none'}")
+                              f"found {', '.join(columns) or 'none'}" + ("; its audio/image/video columns make it a "
+                              "multimodal manifest, which only `evaluate --manifest` reads" if multimodal else ""))
     return value_column, label_column
 
 
@@ -454,8 +456,11 @@ def summarize_manifest(entry, data_config) -> dict:
 
 
 def guess_modality(manifest: str | Path) -> str:
-    """A manifest's modality from its columns: `text` -> text; else the file type of the first row's `path`/`wav`."""
+    """A manifest's modality from its columns: an `audio`, `image` or `video` column -> multi (data/multimodal.py);
+    `text` -> text; else the file type of the first row's `path`/`wav`."""
     header, columns, rows = _read_table(Path(manifest))
+    if any(column in columns for column in ("audio", "image", "video")):
+        return "multi"
     if "text" in columns:
         return "text"
     first = next((values for _, values in rows if isinstance(values, dict)), {})

@@ -1,4 +1,5 @@
-"""Typed records the dataset readers return, one class per modality."""
+"""Typed records the dataset readers return, one class per modality, and the multimodal record of a manifest row
+that holds several modalities of one recording."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,6 +49,29 @@ class ImageRecord:
     label: int
     usage: str
     pixels: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MultiRecord:
+    """One recording of a multimodal manifest (data/multimodal.py): any of a transcript, a speech clip, a face image
+    and a video (its audio track and the faces of sampled frames), read when the row is scored; `where` is the
+    manifest and line, for messages about the row."""
+
+    id: str
+    label: int
+    split: str
+    where: tuple[Path, int]
+    text: str | None = None
+    audio: Path | None = None
+    image: Path | None = None
+    video: Path | None = None
+    speaker: str = ""
+    video_has_audio: bool = False  # the video holds an audio track
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """The manifest columns this row fills (text, audio, image, video)."""
+        return tuple(c for c in ("text", "audio", "image", "video") if getattr(self, c) is not None)
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Generate MELD, RAVDESS and FER2013 sample data in the real on-disk layouts, with learnable signals.
+"""Generate MELD, RAVDESS and FER2013 sample data in the real on-disk layouts, with learnable signals, and a small
+audio-visual corpus (av/av.csv: recordings with a transcript, a voice and a face, as mp4 clips or wav + png pairs;
+a multimodal manifest, data/multimodal.py).
 
 Text carries emotion-dependent wording, speech carries emotion-dependent pitch, tempo, tremor and
 breathiness contours, and faces carry emotion-dependent mouths and brows. Output is deterministic for a seed.
@@ -25,11 +27,12 @@ class SampleSize:
     ravdess_statements: int  # clips per actor and emotion (all 24 actors are written)
     fer_per_class: tuple[int, int, int]  # Training, PublicTest, PrivateTest images per class
     clip_seconds: tuple[float, float]
+    av_per_class: int = 2  # audio-visual recordings per emotion (av/av.csv)
 
 
 SIZES = {
-    "small": SampleSize((40, 8, 12), 1, (48, 10, 14), (1.2, 1.8)),
-    "medium": SampleSize((120, 20, 40), 2, (300, 40, 40), (2.0, 3.0)),
+    "small": SampleSize((40, 8, 12), 1, (48, 10, 14), (1.2, 1.8), 2),
+    "medium": SampleSize((120, 20, 40), 2, (300, 40, 40), (2.0, 3.0), 4),
 }
 
 # ----------------------------------------------------------------------------- MELD text
@@ -204,14 +207,81 @@ def write_fer2013(root: Path, size: SampleSize, rng: np.random.Generator) -> Non
     frame.to_csv(folder / "fer2013.csv", index=False)
 
 
+# ----------------------------------------------------------------------------- audio-visual recordings
+AV_RATE = 16_000
+AV_SIDE = 96  # frame side: a face-sized frame (the whole frame is the face when no face is detected)
+_EMOTION_CODE = {name: code for code, (_, name) in sorted(RAVDESS_EMOTIONS.items(), reverse=True)}  # neutral -> 1
+
+
+def write_av_clip(path: Path, face: np.ndarray, audio: np.ndarray | None, rate: int = AV_RATE, seconds: float = 1.0,
+                  fps: int = 10, side: int = AV_SIDE) -> Path:
+    """An mp4 (MPEG-4 video, AAC sound) showing the grey face `face` enlarged to `side` x `side` for `seconds`, with
+    `audio` (mono float at `rate`) as its track, or without a track when `audio` is None."""
+    import av
+
+    frame_rgb = np.repeat(np.asarray(Image.fromarray(face).resize((side, side), Image.BICUBIC))[..., None], 3, axis=2)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = side, side, "yuv420p"
+        sound = None
+        if audio is not None:
+            sound = container.add_stream("aac", rate=rate)
+            sound.layout = "mono"
+        for _ in range(max(1, int(seconds * fps))):
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame_rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if sound is not None:
+            samples = (np.clip(audio, -1, 1) * 32767).astype(np.int16)[None]
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in sound.encode(frame):
+                container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
+    return path
+
+
+def write_av(root: Path, size: SampleSize, rng: np.random.Generator) -> Path:
+    """ROOT/av/av.csv: `av_per_class` recordings per emotion, each a transcript, a one-second voice and a face;
+    every other recording is an mp4 clip (video column: the face in its frames, the voice as its track), the rest a
+    wav + png pair (audio and image columns). Returns the manifest."""
+    folder = root / "av"
+    (folder / "clips").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in range(size.av_per_class):
+        for emotion in EMOTIONS:
+            number = len(rows)
+            name = f"clips/{number:03d}_{emotion}"
+            voice = synthesize_voice(rng, _EMOTION_CODE[emotion], 1 + number % 24, 1.0, rate=AV_RATE)
+            face = draw_face(rng, emotion)
+            row = {"id": f"{number:03d}", "text": sample_utterance(rng, emotion), "audio": "", "image": "", "video": "",
+                   "label": emotion, "split": "test" if k == size.av_per_class - 1 else "train",
+                   "speaker": f"actor_{1 + number % 4}"}
+            if number % 2 == 0:
+                write_av_clip(folder / f"{name}.mp4", face, voice)
+                row["video"] = f"{name}.mp4"
+            else:
+                sf.write(folder / f"{name}.wav", voice, AV_RATE, subtype="PCM_16")
+                Image.fromarray(face).save(folder / f"{name}.png")
+                row["audio"], row["image"] = f"{name}.wav", f"{name}.png"
+            rows.append(row)
+    manifest = folder / "av.csv"
+    pd.DataFrame(rows, columns=["id", "text", "audio", "image", "video", "label", "split", "speaker"]).to_csv(manifest, index=False)
+    return manifest
+
+
 def make_sample_data(root: str | Path, size: str = "small", seed: int = 0) -> Path:
-    """Write ROOT/meld/data/*.csv, ROOT/ravdess/Actor_XX/*.wav and ROOT/fer2013/fer2013.csv."""
+    """Write ROOT/meld/data/*.csv, ROOT/ravdess/Actor_XX/*.wav, ROOT/fer2013/fer2013.csv and ROOT/av/av.csv (with
+    its clips)."""
     if size not in SIZES:
         raise ValueError(f"unknown sample size {size!r}: use {', '.join(SIZES)}")
     root = Path(root)
     spec = SIZES[size]
-    meld_rng, ravdess_rng, fer_rng = (np.random.default_rng([seed, i]) for i in range(3))
+    meld_rng, ravdess_rng, fer_rng, av_rng = (np.random.default_rng([seed, i]) for i in range(4))
     write_meld(root, spec, meld_rng)
     write_ravdess(root, spec, ravdess_rng)
     write_fer2013(root, spec, fer_rng)
+    write_av(root, spec, av_rng)
     return root

@@ -47,6 +47,17 @@ class Prediction:
         return out
 
 
+@dataclass
+class VideoInputs:
+    """What a video gives a model (Predictor.video_inputs): prepared faces of sampled frames, the prepared audio
+    track or None, notes on how the frames were used, and why the track is not used (None when it is)."""
+
+    faces: list
+    audio: np.ndarray | None
+    notes: list[str]
+    audio_problem: str | None = None
+
+
 class Predictor:
     """Wraps a trained EmoXFormer with its processor (an EmoXFormerProcessor, or a Preprocessor to build one from),
     and reads files, media and video; only the encoders of the given modalities run.
@@ -153,21 +164,36 @@ class Predictor:
             ))
         return predictions
 
-    def _predict_video(self, video, text: str | None, detect_faces: bool | None, context, speaker) -> Prediction:
-        self.processor.check_modalities({"vision": video})
+    def video_inputs(self, video, detect_faces: bool | None = None) -> VideoInputs:
+        """A video read as `predict(video=...)` reads it: the prepared faces of its sampled frames (none for a model
+        without vision), its prepared audio track (None without one, for a model without audio, or for a silent or
+        too-short track, `audio_problem` saying which) and notes; InputError for an unusable video."""
         rate = self.preprocessor.config.sample_rate
         frames, audio = read_video(video, self.max_video_frames, rate, self.max_audio_seconds)
-        faces, notes = self._video_faces(video, frames, self.detect_faces if detect_faces is None else detect_faces)
+        faces, notes = [], []
+        if "vision" in self.model.modalities:
+            faces, notes = self._video_faces(video, frames, self.detect_faces if detect_faces is None else detect_faces)
+        prepared, problem = None, None
+        if audio is None:
+            problem = "no audio track"
+        elif "audio" in self.model.modalities:  # a model without audio ignores the track
+            try:
+                prepared = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))
+            except InputError as error:
+                problem = str(error)  # a silent or too-short track: the frames and the transcript still count
+        return VideoInputs(faces, prepared, notes, problem)
+
+    def _predict_video(self, video, text: str | None, detect_faces: bool | None, context, speaker) -> Prediction:
+        self.processor.check_modalities({"vision": video})
+        inputs = self.video_inputs(video, detect_faces)
+        faces, notes = inputs.faces, list(inputs.notes)
         has_transcript = text is not None and str(text).strip()  # the transcript is optional
         if not has_transcript and (context or speaker):
             raise InputError("dialogue context and speaker go with a text to classify: pass text too")
         base = self.prepare(text=text, context=context, speaker=speaker) if has_transcript else {"notes": []}
         notes += base.pop("notes")
-        if audio is not None and "audio" in self.model.modalities:  # a model without audio ignores the track
-            try:
-                base["audio"] = self.preprocessor.prepare_audio(check_audio(audio, rate, f"{video} (audio track)"))
-            except InputError:
-                pass  # a silent or too-short track: the frames and the transcript still count
+        if inputs.audio is not None:
+            base["audio"] = inputs.audio
         # One sample per sampled frame: the face of that frame with the whole audio track and transcript.
         fused, alone = self.answers([{**base, "vision": face} for face in faces])
         per_modality = {MODALITY_NAMES[m]: _as_dict(alone[m].mean(0) if m == "vision" else alone[m][0])

@@ -130,6 +130,53 @@ def subset_metrics(model: EmoXFormer, examples: list[dict], collate, train_confi
     return results
 
 
+@torch.no_grad()
+def row_subset_metrics(model: EmoXFormer, rows: list[dict], collate, train_config, batch_size: int = 64,
+                       fusions: Sequence[str] = FUSIONS) -> dict[str, dict]:
+    """Per fusion: metrics of every modality subset (of the model's modalities) on the rows that have all of that
+    subset's modalities (so `n` may differ by subset). A row is a prepared example whose `vision` may be a list (the
+    faces of a video's sampled frames): it is then one sample per face, with the row's other inputs, and the row's
+    answer is the mean of their calibrated probabilities, as `predict --video` answers; other rows answer with
+    their calibrated probabilities. Single-modality subsets are the same for both fusions."""
+    from ..model.batching import probabilities_in_batches
+
+    if not rows:
+        return {}
+    device = evaluation_device(train_config)
+    was_training = model.training
+    model.to(device).eval()
+    results: dict[str, dict] = {fusion: {} for fusion in fusions}
+    for subset in modality_subsets():
+        if any(m not in model.modalities for m in subset):
+            continue
+        chosen = [row for row in rows if all(row.get(m) is not None for m in subset)]
+        if not chosen:
+            continue
+        samples, owners = [], []
+        for number, row in enumerate(chosen):
+            faces = row["vision"] if "vision" in subset else [None]
+            for face in faces if isinstance(faces, list) else [faces]:
+                sample = {"id": row.get("id", ""), "label": row["label"], "dataset": 0,
+                          **{m: row[m] for m in subset if m != "vision"}}
+                if face is not None:
+                    sample["vision"] = face
+                samples.append(sample)
+                owners.append(number)
+        owner = torch.tensor(owners)
+        counts = torch.bincount(owner, minlength=len(chosen)).clamp(min=1)[:, None].float()
+        target = torch.tensor([row["label"] for row in chosen])
+        name = "+".join(SUBSET_NAMES[m] for m in subset)
+        for fusion in fusions if len(subset) > 1 else fusions[:1]:
+            fused, _ = probabilities_in_batches(model, samples, collate, device, batch_size, fusion=fusion)
+            answers = torch.zeros((len(chosen), fused.shape[1])).index_add_(0, owner, fused.float()) / counts
+            metrics = classification_metrics(answers.argmax(-1), target)
+            results[fusion][name] = {k: metrics[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "uar")}
+        for fusion in fusions[1:] if len(subset) == 1 else ():
+            results[fusion][name] = dict(results[fusions[0]][name])
+    model.train(was_training)
+    return results
+
+
 def transcript_examples(datamodule: EmoDataModule, processor, split: str = "test") -> list[dict]:
     """RAVDESS clips of `split` with the sentence each speaks as its text (a real text + speech pair), prepared as
     the Predictor prepares typed text."""

@@ -1,0 +1,156 @@
+"""Multimodal manifests: rows that hold several modalities of one recording, each row one multimodal record.
+
+Columns (CSV header or JSONL keys), any of:
+- `text`: the transcript;
+- `audio`: a speech clip (wav, flac, ...);
+- `image`: a face image (a photo: the largest face is cropped, as `predict --image` does);
+- `video`: a video file: its audio track and the faces of its sampled frames, read as `predict --video` reads it;
+besides `label`, `split` (or none, for an evaluation set) and optional `speaker` and `id`. A row fills one or more
+of the four; an `audio` cell beside a `video` cell replaces the video's track; a row gives its faces by `image` or
+`video`, not both. Relative paths start at the manifest's folder (or the entry's `root`); labels are mapped as in
+single-modality manifests (data/manifest.py).
+
+A manifest is multimodal when it has an `audio`, `image` or `video` column (a single-modality manifest names its
+files in `path`). Such a corpus is scored by `evaluate --manifest` (every modality subset, both fusions; see
+`evaluate_multimodal`); training on its rows is not supported yet, and a `data.extra` entry of modality `multi` is
+refused at config load.
+
+Bad rows (a file that does not exist, an audio file that does not read, a video without a video stream, both an
+image and a video, no cell at all) name the manifest and row and stop the reading, or are skipped and counted with
+`skip_bad`. A video without an audio track is kept, scored on its faces (and transcript), and noted.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ..errors import DataError
+from ..media import MediaError, audio_info
+from .errors_policy import BadRowPolicy
+from .manifest import _describe, _read_table, _text, label_map, manifest_files
+from .records import MultiRecord, SplitRecords
+from .text_cleaning import clean_utterance
+
+CELL_COLUMNS = ("text", "audio", "image", "video")
+MEDIA_COLUMNS = ("audio", "image", "video")
+MULTI = "multi"  # the modality name of such a corpus in `data.extra` (refused there for now)
+TRAINING_REFUSAL = ("training on multimodal manifest rows (text/audio/image/video columns in one row) is not "
+                    "supported yet: score such a corpus with `emoxformer evaluate --model MODEL --manifest FILE`")
+
+
+def manifest_columns(manifest: str | Path) -> list[str]:
+    return _read_table(Path(manifest))[1]
+
+
+def is_multimodal_manifest(manifest: str | Path) -> bool:
+    """True when the manifest has an `audio`, `image` or `video` column (rows holding several modalities)."""
+    return any(column in MEDIA_COLUMNS for column in manifest_columns(manifest))
+
+
+def read_multimodal_manifest(entry, data_config=None, every_row: bool = True) -> SplitRecords:
+    """The MultiRecords of multimodal manifest `entry` (name, manifest, root, label_map, drop_unmapped) by split;
+    `every_row`: all in `test` (what `evaluate --manifest` scores). Training use is refused (TRAINING_REFUSAL)."""
+    if not every_row:
+        raise DataError(_describe(entry.manifest), TRAINING_REFUSAL)
+    policy = BadRowPolicy(bool(getattr(data_config, "skip_bad", False)))
+    result = SplitRecords()
+    unmapped: Counter = Counter()
+    dropped: list[str] = []
+    seen: dict[str, tuple[Path, int]] = {}
+    silent_videos: list[str] = []
+    for path, _ in manifest_files(entry.manifest):
+        header_map, columns, lines = _read_table(path)
+        if not any(c in columns for c in CELL_COLUMNS) or "label" not in columns:
+            raise DataError(path, f"a multimodal manifest needs a label column and one or more of "
+                                  f"{', '.join(CELL_COLUMNS)}; found {', '.join(columns) or 'none'}")
+        labels = label_map(path, header_map, getattr(entry, "label_map", None))
+        base = Path(entry.root) if getattr(entry, "root", None) else path.parent
+        for line, values in lines:
+            if isinstance(values, str):
+                policy.bad(path, values, line)
+                continue
+            label_text = _text(values.get("label"))
+            if not label_text:
+                policy.bad(path, "empty or missing label", line)
+                continue
+            label = labels.get(label_text.lower())
+            if label is None:
+                unmapped[label_text] += 1
+                dropped.append(str(DataError(path, f"label {label_text!r} is not mapped to the 7 emotions (dropped)", line)))
+                continue
+            record = _record(path, line, values, label, base, entry.name, policy)
+            if record is None:
+                continue
+            if record.id in seen:
+                first = seen[record.id]
+                policy.bad(path, f"duplicate id {record.id!r} (first at {first[0].name}, row {first[1]})", line)
+                continue
+            seen[record.id] = record.where
+            if record.video is not None and not record.video_has_audio and record.audio is None:
+                silent_videos.append(f"{path.name} row {line}")
+            result.test.append(record)
+    if unmapped and not getattr(entry, "drop_unmapped", False):
+        names = ", ".join(f"{label!r} ({count})" for label, count in unmapped.most_common())
+        raise DataError(_describe(entry.manifest), f"labels not among the 7 emotions and not mapped: {names}; map them "
+                        f"with a label map (the manifest's label_map header or --label-map) or drop them with "
+                        f"--drop-unmapped")
+    result.skipped = policy.skipped + dropped
+    if silent_videos:
+        shown = ", ".join(silent_videos[:5]) + (f" and {len(silent_videos) - 5} more" if len(silent_videos) > 5 else "")
+        result.notes.append(f"{len(silent_videos)} videos without an audio track ({shown}): scored on their faces "
+                            f"(and text) alone")
+    return result
+
+
+def _record(path: Path, line: int, values: dict, label: int, base: Path, name: str,
+            policy: BadRowPolicy) -> MultiRecord | None:
+    cells: dict = {}
+    text = _text(values.get("text"))
+    if text:
+        cells["text"] = clean_utterance(text) or None
+        if cells["text"] is None:
+            policy.bad(path, "empty text", line)
+            return None
+    for column in MEDIA_COLUMNS:
+        raw = _text(values.get(column), keep_surrogates=True)
+        if raw:
+            cells[column] = Path(raw) if Path(raw).is_absolute() else base / raw
+    if not cells:
+        policy.bad(path, f"the row holds none of {', '.join(CELL_COLUMNS)}", line)
+        return None
+    if "image" in cells and "video" in cells:
+        policy.bad(path, "both an image and a video: a row's faces come from one of them", line)
+        return None
+    has_track = False
+    try:
+        if "audio" in cells:
+            audio_info(cells["audio"])
+        if "image" in cells and not cells["image"].is_file():
+            raise MediaError(cells["image"], "image file not found")
+        if "video" in cells:
+            has_track = _probe_video(cells["video"])
+    except MediaError as error:
+        policy.bad(path, f"{error.problem} ({error.path})", line)
+        return None
+    split = "test"  # every row is scored, whatever its split (as `evaluate --manifest` scores other manifests)
+    key = _text(values.get("id")) or f"{path.stem}/{line}"
+    return MultiRecord(id=f"{name}/{key}", label=label, split=split, where=(path, line), text=cells.get("text"),
+                       audio=cells.get("audio"), image=cells.get("image"), video=cells.get("video"),
+                       speaker=_text(values.get("speaker")), video_has_audio=has_track)
+
+
+def _probe_video(path: Path) -> bool:
+    """Whether the video holds an audio track; MediaError when it is missing, unreadable or holds no video stream."""
+    if not path.is_file():
+        raise MediaError(path, "video file not found")
+    try:
+        import av
+    except ImportError:
+        raise MediaError(path, "video needs PyAV: pip install av") from None
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(path, "the video file holds no video stream")
+            return bool(container.streams.audio)
+    except av.error.FFmpegError as exc:
+        raise MediaError(path, f"unreadable video ({exc.__class__.__name__})") from None
