@@ -104,8 +104,11 @@ def test_paired_test_covers_every_subset(sample_root):
     assert len(ids) == len(set(ids))  # no test sample is used twice
     assert [e["id"] for e in examples] == [e["id"] for e in paired_test_examples(dm, seed=0)]
     metrics = paired_test_metrics(EmoXFormer(config.model), dm, config.train)
-    assert set(metrics) == {"t", "a", "v", "t+a", "t+v", "a+v", "t+a+v"}
-    assert all(m["n"] == len(examples) for m in metrics.values())
+    assert set(metrics) == {"model", "late"}  # the model's fused answer and late fusion, each on every subset
+    for fusion in ("model", "late"):
+        assert set(metrics[fusion]) == {"t", "a", "v", "t+a", "t+v", "a+v", "t+a+v"}
+        assert all(m["n"] == len(examples) for m in metrics[fusion].values())
+    assert all(metrics["model"][s] == metrics["late"][s] for s in ("t", "a", "v"))  # one modality: no fusion
 
 
 def test_ablate_writes_one_table(sample_root, tmp_path, capsys):

@@ -60,6 +60,30 @@ def test_every_modality_combination(predictor, sample_root, tmp_path):
             assert json.loads(json.dumps(prediction.to_dict()))["label"] == prediction.label
 
 
+def test_multimodal_predictions_show_each_modality_and_the_fusion(trained, predictor, sample_root, capsys):
+    wav = next((sample_root / "ravdess" / "Actor_21").glob("*.wav"))
+    face = draw_face(np.random.default_rng(0), "happy")
+    assert predictor.fusion == predictor.model.config.inference_fusion  # the choice saved with the model
+    both = predictor.predict(text="I'm so happy, yay!", audio=str(wav), image=face, detect_faces=False)
+    assert both.fusion == predictor.fusion and set(both.per_modality) == {"text", "audio", "image"}
+    for name, given in (("text", {"text": "I'm so happy, yay!"}), ("audio", {"audio": str(wav)}), ("image", {"image": face})):
+        alone = predictor.predict(**given, detect_faces=False)
+        assert alone.fusion is None and alone.per_modality == {}
+        assert both.per_modality[name] == pytest.approx(alone.probabilities, abs=1e-5)  # its own answer, alone
+    late = Predictor.from_pretrained(trained, device="cpu", fusion="late")
+    product = np.prod([np.array([both.per_modality[m][e] for e in EMOTIONS]) / np.array(late.model.config.modality_priors[k])
+                       for m, k in (("text", "text"), ("audio", "audio"), ("image", "vision"))], axis=0)
+    fused = late.predict(text="I'm so happy, yay!", audio=str(wav), image=face, detect_faces=False)
+    assert fused.fusion == "late"
+    assert [fused.probabilities[e] for e in EMOTIONS] == pytest.approx(list(product / product.sum()), abs=1e-5)
+    assert main(["predict", "--model", str(trained), "--text", "so happy", "--audio", str(wav), "--fusion", "late", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["fusion"] == "late" and set(shown["per_modality"]) == {"text", "audio"}
+    assert main(["predict", "--model", str(trained), "--text", "so happy", "--audio", str(wav), "--fusion", "late"]) == 0
+    out = capsys.readouterr().out
+    assert "late fusion" in out and "text alone:" in out and "audio alone:" in out
+
+
 def test_only_the_given_modalities_run(predictor):
     calls = []
     hooks = [predictor.model.encoders[m].register_forward_hook(lambda *a, m=m: calls.append(m)) for m in ("text", "audio", "vision")]

@@ -13,7 +13,9 @@ from emoxformer.cli import main
 from emoxformer.config import load_config
 from emoxformer.data import registry
 from emoxformer.data.datamodule import EmoDataModule
-from emoxformer.data.manifest import read_manifest, register_manifest_dataset, summarize_manifest
+from emoxformer.data.manifest import read_manifest
+from emoxformer.data.registry import register_manifest_dataset
+from emoxformer.data.summary import summarize_manifest
 from emoxformer.data.records import AudioRecord, ImageRecord, TextRecord
 from emoxformer.data.sample_data import draw_face, sample_utterance, synthesize_voice
 from emoxformer.data.sources import load_dataset

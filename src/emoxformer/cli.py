@@ -29,7 +29,7 @@ def _cmd_make_sample_data(args) -> int:
 def _cmd_data_summary(args) -> int:
     from .config import DataConfig
     from .config_io import load_dataclass
-    from .data.manifest import summarize_manifest
+    from .data.summary import summarize_manifest
     from .data.summary import format_summary, summarize
 
     if args.manifest:  # one corpus, whatever is in ROOT
@@ -194,7 +194,7 @@ def _cmd_evaluate(args) -> int:
     train_config = load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train")
 
     from .data.datamodule import EmoDataModule
-    from .data.manifest import evaluation_datamodule
+    from .data.datamodule import evaluation_datamodule
     from .metrics import format_metrics_table
     from .model.modeling import EmoXFormer
     from .model.preprocessing import Preprocessor
@@ -305,7 +305,8 @@ def _datasets_the_model_reads(model, requested: str | None, run_datasets: list[s
 
 
 def _format_prediction(prediction) -> str:
-    lines = [f"emotion: {prediction.label}   (from {', '.join(prediction.modalities)})"]
+    fused_by = f", {prediction.fusion} fusion" if prediction.fusion else ""
+    lines = [f"emotion: {prediction.label}   (from {', '.join(prediction.modalities)}{fused_by})"]
     for name, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {name:<9}{p:6.1%}  {'#' * int(round(p * 40))}")
     for modality, probabilities in prediction.per_modality.items():
@@ -319,7 +320,7 @@ def _cmd_predict(args) -> int:
     from .errors import InputError
     from .inference import Predictor
 
-    predictor = Predictor.from_pretrained(args.model, device=args.device, detect_faces=not args.no_face_detect,
+    predictor = Predictor.from_pretrained(args.model, device=args.device, detect_faces=not args.no_face_detect, fusion=args.fusion,
                                           max_audio_seconds=args.max_audio_seconds, max_image_pixels=args.max_image_pixels)
     if args.batch:
         return _predict_csv(predictor, args)
@@ -380,10 +381,13 @@ def _predict_csv(predictor, args) -> int:
         inputs = {"text": row.get("text") or None, **{c: resolve(row.get(c, "")) for c in ("audio", "image", "video")}}
         try:
             prediction = predictor.predict(**inputs)
-            results.append({"label": prediction.label, "modalities": "+".join(prediction.modalities), "error": "",
+            alone = {m: max(p, key=p.get) for m, p in prediction.per_modality.items()}
+            results.append({"label": prediction.label, "modalities": "+".join(prediction.modalities), "fusion": prediction.fusion or "",
+                            **{f"{m}_label": alone.get(m, "") for m in ("text", "audio", "image")}, "error": "",
                             "notes": "; ".join(prediction.notes), **{f"p_{e}": round(prediction.probabilities[e], 6) for e in EMOTIONS}})
         except EmoXFormerError as error:
-            results.append({"label": "", "modalities": "", "error": str(error), "notes": "", **{f"p_{e}": "" for e in EMOTIONS}})
+            results.append({"label": "", "modalities": "", "fusion": "", **{f"{m}_label": "" for m in ("text", "audio", "image")},
+                            "error": str(error), "notes": "", **{f"p_{e}": "" for e in EMOTIONS}})
     output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
     pd.concat([rows, pd.DataFrame(results)], axis=1).to_csv(output, index=False)
     failed = sum(1 for r in results if r["error"])
@@ -606,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--output", help="output CSV for --batch (default FILE_predictions.csv)")
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pred.add_argument("--no-face-detect", action="store_true", help="images are already cropped faces")
+    pred.add_argument("--fusion", choices=("model", "late"),
+                      help="how several modalities are combined: model (the trained fusion) or late (the product of "
+                           "each modality's calibrated answer); default: the one that validated better, saved with the model")
     pred.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     _add_input_limits(pred)
     pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")

@@ -128,7 +128,7 @@ class DataConfig:
 
     def validate(self, where: str = "data") -> None:
         key = lambda name: dotted(where, name)  # noqa: E731
-        from .data.manifest import register_manifest_dataset
+        from .data.registry import register_manifest_dataset
 
         names = [entry.name for entry in self.extra]
         twice = sorted({name for name in names if names.count(name) > 1})

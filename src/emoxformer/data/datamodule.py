@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..model.preprocessing import Preprocessor
 from .collate import Collator
 from . import registry
@@ -125,3 +125,19 @@ class EmoDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.eval_dataset("test"), self.eval_batch_size)
+
+
+def evaluation_datamodule(data_config, preprocessor, batch_size: int, progress: bool = False):
+    """A datamodule whose test split is every row of the one manifest corpus in `data_config.extra` (its train and
+    val splits stay empty, which `EmoDataModule.setup` refuses for training, so its splits are set here)."""
+    from .manifest import _describe, read_manifest
+
+    entry = data_config.extra[0]
+    records = read_manifest(entry, data_config, every_row=True)
+    if not records.test:
+        raise DataError(_describe(entry.manifest), "no rows to evaluate")
+    datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=batch_size, progress=progress)
+    state = registry.modality(entry.modality).setup(records.test, data_config, preprocessor, progress)
+    datamodule.records[entry.name] = records
+    datamodule.splits[entry.name] = {split: RecordDataset(records[split], 0, preprocessor, None, state) for split in SPLITS}
+    return datamodule

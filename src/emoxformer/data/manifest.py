@@ -50,8 +50,8 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..labels import EMOTIONS, LABEL_TO_INDEX
 from ..media import audio_info, decode_image
-from . import registry
 from .errors_policy import BadRowPolicy
+from .specs import DatasetSpec
 from .records import SPLITS, AudioRecord, ImageRecord, SplitRecords, TextRecord
 from .text_cleaning import clean_utterance, replace_surrogates
 
@@ -423,7 +423,7 @@ def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords
 
 
 # ----------------------------------------------------------------------------- registry, evaluation
-def manifest_spec(entry) -> registry.DatasetSpec:
+def manifest_spec(entry) -> DatasetSpec:
     """The dataset of `entry` (a `data.extra` item). Its reader takes the entry of that name from the data config it
     is given (so a config's own manifest is read), else this one."""
     def current(data_config):
@@ -432,27 +432,10 @@ def manifest_spec(entry) -> registry.DatasetSpec:
     def read(folder: Path, data_config) -> SplitRecords:
         return read_manifest(current(data_config), data_config)
 
-    return registry.DatasetSpec(
+    return DatasetSpec(
         entry.name, entry.modality, read, f"{entry.modality} manifest {_describe(entry.manifest)}",
         image_colour=getattr(entry, "image_colour", "colour"), locate=lambda data_config: Path(current(data_config).location()),
         entry=entry)
-
-
-def register_manifest_dataset(entry) -> registry.DatasetSpec:
-    """Register `entry` (a `data.extra` item) as a dataset, for look-ups by name alone (the config validated last
-    wins; `registry.dataset(name, data_config)` gives each config its own entry)."""
-    return registry.register_dataset(manifest_spec(entry))
-
-
-def summarize_manifest(entry, data_config) -> dict:
-    """{name: summary} of one manifest corpus (a `data.extra` entry), or {name: {"error": ...}}. A manifest without
-    split information (an evaluation set) counts every row under test."""
-    from .summary import split_summary
-
-    try:
-        return {entry.name: split_summary(read_manifest(entry, data_config, unsplit_as_test=True))}
-    except DataError as error:
-        return {entry.name: {"error": str(error)}}
 
 
 def guess_modality(manifest: str | Path) -> str:
@@ -477,20 +460,3 @@ def corpus_name(manifest: str | Path) -> str:
     name = re.sub(r"[^a-z0-9_]+", "_", Path(manifest).stem.lower()).strip("_") or "manifest"
     name = name if name[0].isalpha() else f"m_{name}"
     return f"{name}_manifest" if name in ("meld", "ravdess", "fer2013") else name
-
-
-def evaluation_datamodule(data_config, preprocessor, batch_size: int, progress: bool = False):
-    """A datamodule whose test split is every row of the one manifest corpus in `data_config.extra` (its train and
-    val splits stay empty, which `EmoDataModule.setup` refuses for training, so its splits are set here)."""
-    from .datamodule import EmoDataModule
-    from .datasets import RecordDataset
-
-    entry = data_config.extra[0]
-    records = read_manifest(entry, data_config, every_row=True)
-    if not records.test:
-        raise DataError(_describe(entry.manifest), "no rows to evaluate")
-    datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=batch_size, progress=progress)
-    state = registry.modality(entry.modality).setup(records.test, data_config, preprocessor, progress)
-    datamodule.records[entry.name] = records
-    datamodule.splits[entry.name] = {split: RecordDataset(records[split], 0, preprocessor, None, state) for split in SPLITS}
-    return datamodule

@@ -41,6 +41,14 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def register_manifest_dataset(entry) -> DatasetSpec:
+    """Register `entry` (a `data.extra` item) as a dataset, for look-ups by name alone (the config validated last
+    wins; `dataset(name, data_config)` gives each config its own entry)."""
+    from .manifest import manifest_spec
+
+    return register_dataset(manifest_spec(entry))
+
+
 def unregister_dataset(name: str) -> None:
     _DATASETS.pop(name, None)
 

@@ -51,3 +51,14 @@ def format_summary(summary: dict) -> str:
                          f"e.g. {info['skipped']['examples'][0]}")
         lines += [f"  note: {note}" for note in info.get("notes", ())]
     return "\n".join(lines)
+
+
+def summarize_manifest(entry, data_config) -> dict:
+    """{name: summary} of one manifest corpus (a `data.extra` entry), or {name: {"error": ...}}. A manifest without
+    split information (an evaluation set) counts every row under test."""
+    from .manifest import read_manifest
+
+    try:
+        return {entry.name: split_summary(read_manifest(entry, data_config, unsplit_as_test=True))}
+    except DataError as error:
+        return {entry.name: {"error": str(error)}}

@@ -30,8 +30,10 @@ from ..model.preprocessing import Preprocessor
 from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
                         read_best_score)
 from .input_format import record_input_format
-from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict
+from .calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
+from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict, transcript_metrics
 from .module import EmoXFormerModule
+from ..inference.processor import EmoXFormerProcessor
 from .result import TrainingResult
 
 STAGES = ("stage1", "stage2")
@@ -163,6 +165,8 @@ class TwoStageTrainer:
         datamodule = EmoDataModule(config.data, preprocessor, config.train.batch_size, config.train.eval_batch_size,
                                    config.train.num_workers, config.train.seed, self.progress)
         datamodule.setup("fit")
+        # Divided out when modalities are combined (late fusion, and the experts head in training and inference).
+        model.config.modality_priors = training_priors(datamodule.records, model.config.num_classes)
         if self.is_main:
             self._write_run_records(datamodule, resume)
 
@@ -193,6 +197,9 @@ class TwoStageTrainer:
         result = TrainingResult(
             run_dir=out, model_dir=out / "best", metrics=metrics, best_stage=selected["best_stage"],
             selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
+            paired_test_late=extra.get("paired_test_late"), fusion_choice=extra.get("fusion_choice"),
+            transcripts={k: extra[k] for k in ("transcripts", "transcripts_late") if k in extra},
+            modality_temperatures=extra["modality_temperatures"],
             test_predictions=final_predictions, dataset_names=tuple(datamodule.names),
         )
         atomic_write(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
@@ -254,15 +261,29 @@ class TwoStageTrainer:
         `test_predictions`: the final model's test predictions when its stage evaluated them in this process (the
         same weights give the same logits, so only the probabilities are recalibrated); else they are predicted."""
         config = self.config
+        reset_calibration(model)
         validation = predict(model, datamodule, "val", config.train)
         model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
+        model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+        # Single-modality rows: the same logits as the stage's test predictions, only recalibrated.
         if test_predictions is None:
             test_predictions = predict(model, datamodule, "test", config.train)
         else:
-            test_predictions = dict(test_predictions, probabilities=model.probabilities(test_predictions["logits"]))
-        extra = {"temperature": model.config.temperature}
-        if len(datamodule.names) > 1:
-            extra["paired_test"] = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
+            test_predictions = dict(test_predictions, probabilities=model.probabilities(test_predictions["logits"],
+                                                                                        test_predictions["present"]))
+        extra = {"temperature": model.config.temperature, "modality_temperatures": dict(model.config.modality_temperatures)}
+        if len(set(model.modalities)) > 1 and len(datamodule.names) > 1:
+            paired_validation = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed, split="val")
+            choice = choose_inference_fusion(paired_validation)
+            model.config.inference_fusion = choice["fusion"]
+            extra["fusion_choice"] = choice
+            paired = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
+            if paired:
+                extra["paired_test"], extra["paired_test_late"] = paired["model"], paired["late"]
+        if config.data.ravdess_transcripts:
+            transcripts = transcript_metrics(model, datamodule, EmoXFormerProcessor.from_preprocessor(preprocessor), config.train)
+            if transcripts:
+                extra["transcripts"], extra["transcripts_late"] = transcripts["model"], transcripts["late"]
         model.save_pretrained(self.out / "best", tokenizer=preprocessor.tokenizer)
         return extra, test_predictions
 
