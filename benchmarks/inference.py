@@ -51,7 +51,7 @@ def main() -> None:
         sample = predictor.prepare(**item)
         sample.setdefault("vision", black_image)
         batch = seed_style(predictor.processor.collate([sample]))  # collation belongs to the processor
-        return model.probabilities(model(batch).logits)
+        return model.probabilities(model(batch))
 
     totals = {"baseline": 0.0, "ours": 0.0}
     ratios = {}

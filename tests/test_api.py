@@ -133,7 +133,7 @@ def test_model_on_processor_output_is_the_predictors_probabilities(tmp_path):
         inputs = {"text": case.get("text"), "audio": case.get("audio"), "images": case.get("image")}
         batch = processor(**{k: v for k, v in inputs.items() if v is not None}, sampling_rate=case.get("sample_rate"))
         with torch.no_grad():
-            probabilities = model.probabilities(model(**batch).logits)[0].numpy()
+            probabilities = model.probabilities(model(**batch))[0].numpy()
         np.testing.assert_allclose(probabilities, [expected[e] for e in EMOTIONS], rtol=1e-5, atol=1e-6)
     assert predictor.processor.config.temperature == 2.5
 
@@ -206,7 +206,7 @@ def test_the_runs_best_folder_loads_as_model_and_processor(trained, sample_root)
     wav = next((sample_root / "ravdess" / "Actor_21").glob("*.wav"))
     batch = processor(text=["so happy", None], audio=[None, str(wav)], images=[_face(), None])
     with torch.no_grad():
-        probabilities = model.probabilities(model(**batch).logits)
+        probabilities = model.probabilities(model(**batch))  # the model's default fusion, as the Predictor's
     predictor = Predictor.from_pretrained(trained.model_dir, device="cpu")
     expected = predictor.predict(text="so happy", image=_face(), detect_faces=False).probabilities
     np.testing.assert_allclose(probabilities[0].numpy(), [expected[e] for e in EMOTIONS], rtol=1e-5, atol=1e-6)

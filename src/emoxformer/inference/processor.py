@@ -4,7 +4,7 @@ collation, as a transformers processor).
     processor = EmoXFormerProcessor.from_pretrained("runs/quickstart/best")
     model = EmoXFormer.from_pretrained("runs/quickstart/best").eval()
     output = model(**processor(text=["so happy", None], audio=[None, waveform], sampling_rate=16_000))
-    probabilities = model.probabilities(output.logits)
+    probabilities = model.probabilities(output)   # calibrated, each row by its own modalities
 
 The processor's settings are the model's own (config.json: tokenizer length, sample rate, audio length, image size,
 colour mode and normalisation, dialogue-text format), so it prepares inputs exactly as training and the Predictor do.

@@ -9,7 +9,7 @@ from .modeling import EmoXFormer
 
 @torch.no_grad()
 def logits_in_batches(model: EmoXFormer, samples: list[dict], collate, device: torch.device, batch_size: int,
-                      fusion: str = "model") -> torch.Tensor:
+                      fusion: str | None = None) -> torch.Tensor:
     """Logits [n, classes] (float, on the host) for prepared samples, collated and run `batch_size` at a time."""
     return torch.cat([model(move_to(collate(samples[start:start + batch_size]), device), fusion=fusion).logits.float().cpu()
                       for start in range(0, len(samples), batch_size)])
@@ -17,7 +17,7 @@ def logits_in_batches(model: EmoXFormer, samples: list[dict], collate, device: t
 
 @torch.no_grad()
 def probabilities_in_batches(model: EmoXFormer, samples: list[dict], collate, device: torch.device, batch_size: int,
-                             fusion: str = "model") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                             fusion: str | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Calibrated probabilities [n, classes] of prepared samples and, per modality, each modality's own calibrated
     probabilities on the samples that have it (other rows NaN); on the host."""
     fused, alone = [], {m: [] for m in model.modalities}

@@ -49,16 +49,16 @@ class LayerChoice(nn.Module):
     def hidden_states(self, **inputs) -> tuple[list[torch.Tensor], torch.Tensor]:
         raise NotImplementedError
 
-    def forward(self, **inputs):
-        states, valid = self.hidden_states(**inputs)
+    def forward(self, *args, **inputs):
+        states, valid = self.hidden_states(*args, **inputs)
         return (self.layer_weights(torch.stack(states, -2)) if self.weighted else states[-1]), valid
 
-    def cache_outputs(self, **inputs):
+    def cache_outputs(self, *args, **inputs):
         """What the stage-1 feature cache stores: the tokens, or with weighting every layer's states, [n, L,
         layers * width]; `from_cache` turns them into the tokens."""
         if not self.weighted:
-            return self(**inputs)
-        states, valid = self.hidden_states(**inputs)
+            return self(*args, **inputs)
+        states, valid = self.hidden_states(*args, **inputs)
         return torch.stack(states, -2).flatten(-2), valid
 
     def from_cache(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ class EmoXFormerOutput:
     loss: torch.Tensor | None = None
     modality_logits: dict[str, torch.Tensor] = field(default_factory=dict)
     pair_logits: torch.Tensor | None = None
+    present: torch.Tensor | None = None  # the rows' modalities, for `EmoXFormer.probabilities(output)`
 
 
 FUSIONS = ("model", "late")
@@ -125,12 +126,13 @@ class EmoXFormer(nn.Module):
 
     def forward(self, batch: dict | None = None, *, present: torch.Tensor | None = None, text: dict | None = None,
                 audio: dict | None = None, vision: dict | None = None, encoder_outputs: dict | None = None,
-                labels: torch.Tensor | None = None, fusion: str = "model", pair_rows: dict | None = None,
+                labels: torch.Tensor | None = None, fusion: str | None = None, pair_rows: dict | None = None,
                 **_batch_extras) -> EmoXFormerOutput:
         """Logits [B, classes] (and the cross-entropy `loss` when `labels` are given; -1 = no label).
 
         `fusion` decides the answer for samples with several modalities: "model" (the head's fused answer) or
-        "late" (the product of the single-modality answers, calibrated, each modality's training prior divided out).
+        "late" (the product of the single-modality answers, calibrated, each modality's training prior divided out);
+        None: the model's default, `config.inference_fusion` (the one that validated better).
         `pair_rows` ({modality: LongTensor [P]}, a row of this batch or -1 each): P extra samples assembled from the
         batch's rows (training/pairs.py), fused from those rows' tokens; their logits are `pair_logits`.
 
@@ -140,6 +142,7 @@ class EmoXFormer(nn.Module):
             return self.forward(**batch, fusion=fusion, pair_rows=pair_rows)
         if present is None:
             raise ValueError("no `present` mask: pass a collated batch (see EmoXFormerProcessor)")
+        fusion = fusion or self.config.inference_fusion
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         tokens, valid, rows_present = self.encode(present, {"text": text, "audio": audio, "vision": vision}, encoder_outputs)
@@ -162,7 +165,8 @@ class EmoXFormer(nn.Module):
         loss = None
         if labels is not None and (labels >= 0).any():
             loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
-        return EmoXFormerOutput(logits=logits, loss=loss, modality_logits=modality_logits, pair_logits=pair_logits)
+        return EmoXFormerOutput(logits=logits, loss=loss, modality_logits=modality_logits, pair_logits=pair_logits,
+                                present=present.bool())
 
     def _modality_logits(self, modality: str, pooled: torch.Tensor) -> torch.Tensor:
         if self.config.head == "experts":
@@ -224,10 +228,12 @@ class EmoXFormer(nn.Module):
             return torch.zeros(self.config.num_classes, device=device)
         return torch.tensor(prior, dtype=torch.float32, device=device).log()
 
-    def probabilities(self, logits: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
-        """Calibrated class probabilities. A row with one modality is divided by that modality's fitted temperature;
-        a fused row is calibrated already. Without `present`, every row is taken for a single-modality row and
-        divided by the overall temperature (the behaviour of models saved before per-modality temperatures)."""
+    def probabilities(self, logits: torch.Tensor | EmoXFormerOutput, present: torch.Tensor | None = None) -> torch.Tensor:
+        """Calibrated class probabilities of a forward's output (or of its logits with their `present` mask). A row
+        with one modality is divided by that modality's fitted temperature; a fused row is calibrated already.
+        Logits without `present` are all taken for single-modality rows and divided by the overall temperature."""
+        if isinstance(logits, EmoXFormerOutput):
+            logits, present = logits.logits, logits.present
         logits = logits.float()
         if present is None:
             return (logits / self.config.temperature).softmax(-1)

@@ -33,7 +33,7 @@ class EmoXFormerModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         weight = self.train_config.fusion_pairs
         pair_rows = label_matched_rows(batch["labels"], batch["present"]) if weight > 0 and len(self.model.modalities) > 1 else {}
-        output = self.model(batch, pair_rows=pair_rows or None)
+        output = self.model(batch, fusion="model", pair_rows=pair_rows or None)
         logits = output.logits
         loss = self.training_loss(logits, batch["labels"], batch["dataset"])
         accuracy = (logits.argmax(-1) == batch["labels"]).float().mean()
