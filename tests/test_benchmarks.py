@@ -99,6 +99,7 @@ SMOKE_RUNS = {
     "audio_batching.py": ["--batch-size", "4", "--repeats", "1", "--width", "32", "--layers", "1"],
     "audio_padding_accuracy.py": ["--epochs", "1", "--batch-size", "8", "--width", "32", "--layers", "1"],
     "cached_step.py": ["--batch-size", "6", "--repeats", "1"],
+    "fusion_pairs_step.py": ["--batch-size", "9", "--repeats", "1", "--width", "32", "--layers", "1"],
     "fer_decode.py": ["--rows", "60", "--repeats", "1", "--image-size", "48", "--batch-size", "8"],
     "inference.py": ["--requests", "1", "--seconds", "0.25", "--repeats", "1", "--width", "32", "--layers", "1"],
     "laptop_budget.py": ["--config", "quickstart", "--data", "{sample_root}", "--steps", "1", "--encode-batches", "1"],

@@ -226,6 +226,30 @@ def test_cli_batch_csv(trained, sample_root, tmp_path, capsys):
     assert "audio file not found" in out.loc[2, "error"]
     assert abs(sum(out.loc[0, f"p_{e}"] for e in EMOTIONS) - 1) < 1e-4
     assert "1 rows failed" in capsys.readouterr().out
+    # Issue 26, item 23: the output is not replaced without asking, and relative paths are the CSV's folder's.
+    before = (tmp_path / "rows_predictions.csv").read_text()
+    assert main(["predict", "--model", str(trained), "--batch", str(tmp_path / "rows.csv"), "--no-progress"]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "rows_predictions.csv").read_text() == before
+    import shutil
+
+    (tmp_path / "clips").mkdir()
+    shutil.copy(wav, tmp_path / "clips" / "a.wav")
+    (tmp_path / "rel.csv").write_text("audio\nclips/a.wav\n")
+    decoy = tmp_path / "cwd"
+    (decoy / "clips").mkdir(parents=True)
+    (decoy / "clips" / "a.wav").write_bytes(b"not a wav")  # the same relative path under the current directory
+    import os
+
+    here = os.getcwd()
+    os.chdir(decoy)
+    try:
+        assert main(["predict", "--model", str(trained), "--batch", str(tmp_path / "rel.csv"), "--no-progress"]) == 0
+    finally:
+        os.chdir(here)
+    rel = pd.read_csv(tmp_path / "rel_predictions.csv").fillna({"error": ""})
+    assert rel.loc[0, "error"] == "" and rel.loc[0, "modalities"] == "audio"
+    assert main(["predict", "--model", str(trained), "--batch", str(tmp_path / "rows.csv"), "--no-progress", "--overwrite"]) == 0
 
 
 def test_not_a_model_folder(tmp_path):

@@ -91,6 +91,29 @@ def test_a_resumed_stage_keeps_the_fused_kernel_after_loading_a_plain_optimizer_
     optimizer.step()
 
 
+def test_a_resumed_fused_optimizer_keeps_its_step_counters_on_the_parameters_device():
+    """Issue 26, item 20: torch loads a plain kernel's `step` counters onto the host, where the fused kernel cannot
+    read them for CUDA parameters. On the CPU the device cannot differ, so the counters are left in another dtype
+    (float64): the fix puts them where and as the fused kernel keeps its own (the parameter's device, float32)."""
+    from types import SimpleNamespace
+
+    model = EmoXFormer(EmoXFormerConfig(hidden_size=16, builtin_width=16, fusion_layers=1, builtin_text_layers=1))
+    module = EmoXFormerModule(model, ["meld"], TrainConfig(), StageConfig(lr=1e-3, freeze_backbones=False))
+    optimizer = module.configure_optimizers()["optimizer"]
+    plain = torch.optim.AdamW(module.parameter_groups(), lr=1e-3)
+    for param in model.parameters():
+        param.grad = torch.ones_like(param)
+    plain.step()
+    optimizer.load_state_dict(plain.state_dict())
+    for state in optimizer.state.values():
+        state["step"] = torch.tensor(1.0, dtype=torch.float64)  # not as the fused kernel keeps it
+    module._trainer = SimpleNamespace(optimizers=[optimizer])
+    module.on_train_start()
+    for param, state in optimizer.state.items():
+        assert state["step"].device == param.device and state["step"].dtype == torch.float32
+    optimizer.step()
+
+
 @pytest.mark.parametrize("precision, grad_clip, fused", [
     ("32-true", 1.0, True), ("bf16-true", 1.0, True), ("16-mixed", 1.0, False), ("bf16-mixed", 1.0, False),
     ("16-mixed", 0.0, True),

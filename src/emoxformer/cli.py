@@ -357,6 +357,7 @@ def _predict_csv(predictor, args) -> int:
     from tqdm.auto import tqdm
 
     from .errors import DataError, EmoXFormerError
+    from .io_utils import atomic_write
     from .labels import EMOTIONS
 
     source = Path(args.batch)
@@ -374,8 +375,11 @@ def _predict_csv(predictor, args) -> int:
         if not value.strip():
             return None
         path = Path(value)
-        return str(path if path.is_absolute() or path.exists() else source.parent / path)
+        return str(path if path.is_absolute() else source.parent / path)  # relative: from the CSV's folder, as documented
 
+    output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
+    if output.exists() and not args.overwrite:
+        raise DataError(output, "exists; pass --overwrite to replace it, or --output another file")
     results = []
     for _, row in tqdm(rows.iterrows(), total=len(rows), desc="predicting", disable=args.no_progress):
         inputs = {"text": row.get("text") or None, **{c: resolve(row.get(c, "")) for c in ("audio", "image", "video")}}
@@ -388,8 +392,8 @@ def _predict_csv(predictor, args) -> int:
         except EmoXFormerError as error:
             results.append({"label": "", "modalities": "", "fusion": "", **{f"{m}_label": "" for m in ("text", "audio", "image")},
                             "error": str(error), "notes": "", **{f"p_{e}": "" for e in EMOTIONS}})
-    output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
-    pd.concat([rows, pd.DataFrame(results)], axis=1).to_csv(output, index=False)
+    table = pd.concat([rows, pd.DataFrame(results)], axis=1)
+    atomic_write(output, lambda tmp: table.to_csv(tmp, index=False))
     failed = sum(1 for r in results if r["error"])
     print(f"wrote {len(results)} predictions to {output}" + (f"; {failed} rows failed (see the error column)" if failed else ""))
     return 2 if failed == len(results) and results else 0
@@ -608,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--video", help="video file: audio track and sampled frames (combined with --text if given)")
     pred.add_argument("--batch", help="CSV with columns text,audio,image,video (any subset; relative paths from the CSV's folder)")
     pred.add_argument("--output", help="output CSV for --batch (default FILE_predictions.csv)")
+    pred.add_argument("--overwrite", action="store_true", help="replace an existing --batch output file")
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pred.add_argument("--no-face-detect", action="store_true", help="images are already cropped faces")
     pred.add_argument("--fusion", choices=("model", "late"),

@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from ..config import ExperimentConfig, load_config
 from ..config_io import field_keys, path_override
 from ..errors import ConfigError
+from ..io_utils import atomic_write
 from .evaluate import SUBSET_NAMES, modality_subsets
 from .run import TwoStageTrainer, check_run_dir
 
@@ -82,8 +83,8 @@ def run_ablation(config_path: str, data_root: str | None, grid_items: list[str],
         return None
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "ablation.csv", index=False)
-    (out / "ablation.md").write_text(to_markdown(table) + "\n")
+    atomic_write(out / "ablation.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(out / "ablation.md", to_markdown(table) + "\n")
     return table
 
 

@@ -40,6 +40,12 @@ def keep_kernel_choice(optimizer: torch.optim.Optimizer) -> None:
         group["fused"] = fused
         if fused:
             group["foreach"] = None
+            # torch loads a plain kernel's `step` counters onto the host; the fused kernel reads them on the
+            # parameters' device (a CUDA run resumed from a plain-kernel checkpoint would fail its first step).
+            for parameter in group["params"]:
+                state = optimizer.state.get(parameter, {})
+                if torch.is_tensor(state.get("step")):
+                    state["step"] = state["step"].to(device=parameter.device, dtype=torch.float32)
 
 
 def _torch_version() -> tuple[int, int]:

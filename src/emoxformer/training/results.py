@@ -363,7 +363,7 @@ def _machine_line(info: dict) -> str:
 def write_report(summary: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results.json", json.dumps(summary, indent=2))
-    (out / "RESULTS.md").write_text(to_markdown(summary))
+    atomic_write(out / "RESULTS.md", to_markdown(summary))
 
 
 def git_commit() -> str:
