@@ -27,7 +27,10 @@ def given(monkeypatch):
         def run(self, *args, **kwargs):
             raise Stop
 
+    import emoxformer.training.ablation as ablation
+
     monkeypatch.setattr(run, "TwoStageTrainer", Recorder)
+    monkeypatch.setattr(ablation, "TwoStageTrainer", Recorder)  # bound at import, whichever test imported it first
     return configs
 
 
