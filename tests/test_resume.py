@@ -116,7 +116,8 @@ def _assert_final_model_is_the_best_stage(run):
     assert all(torch.equal(final[k], chosen[k]) for k in final), f"RUN_DIR/best is not {best_stage}/best"
     final_config = json.loads((run / "best" / "config.json").read_text())
     chosen_config = json.loads((run / best_stage / "best" / "config.json").read_text())
-    final_config.pop("temperature"), chosen_config.pop("temperature")
+    for fitted in ("temperature", "modality_temperatures", "inference_fusion"):  # fitted after training, into best/
+        final_config.pop(fitted), chosen_config.pop(fitted)
     assert final_config == chosen_config
 
 
