@@ -150,6 +150,7 @@ def test_training_priors_pool_the_datasets_of_a_modality(sample_root):
         np.testing.assert_allclose(priors[modality], counts / counts.sum(), atol=1e-6)
 
 
+@pytest.mark.slow  # about a minute: it prepares every RAVDESS test clip
 def test_ravdess_transcripts_pair_each_clip_with_the_sentence_it_speaks(sample_root):
     from emoxformer.data.ravdess import STATEMENTS
     from emoxformer.inference.processor import EmoXFormerProcessor
