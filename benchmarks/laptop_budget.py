@@ -89,9 +89,8 @@ def step_seconds(module, batches, optimizer) -> float:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        if number > 1:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[2:] or times)  # the first two steps warm up (allocations), when there are more
 
 
 def limited(loader, steps: int):
