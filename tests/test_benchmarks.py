@@ -105,7 +105,7 @@ SMOKE_RUNS = {
     "laptop_budget.py": ["--config", "quickstart", "--data", "{sample_root}", "--steps", "1", "--encode-batches", "1"],
     "optimizer_step.py": ["--tiny", "--repeats", "1"],
     "speech_lstm_step.py": ["--batch-size", "2", "--repeats", "1"],
-    "stage1_cache.py": ["--epochs", "1", "--samples", "12", "--val-samples", "6", "--width", "32", "--layers", "1"],
+    "stage1_cache.py": ["--epochs", "2", "--samples", "12", "--val-samples", "6", "--width", "32", "--layers", "1"],
     "stage2_dispatch.py": ["--batch-size", "6", "--repeats", "1", "--width", "32", "--layers", "1"],
 }
 # On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes.
@@ -129,4 +129,5 @@ def test_benchmark_script_runs_at_a_tiny_size(script, sample_root):
         pytest.skip(f"{script} needs a package not installed here: {done.stderr.strip().splitlines()[-1]}")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["name"] and result["ratio"] > 0, result
+    # A comparison reports its ratio; the laptop budget, a projection with no baseline, its projected seconds.
+    assert result["name"] and (result.get("ratio") or result.get("projected_s", 0)) > 0, result
