@@ -12,7 +12,8 @@ PACKAGE_ROOT = Path(emoxformer.__file__).parent
 # Predictor, so it sits with the applications.
 LAYERS = (
     ("leaves", ("emoxformer.labels", "emoxformer.errors", "emoxformer.version", "emoxformer.io_utils",
-                "emoxformer.config_io", "emoxformer.model.config", "emoxformer.metrics", "emoxformer.media")),
+                "emoxformer.config_io", "emoxformer.model.config", "emoxformer.metrics", "emoxformer.media",
+                "emoxformer.faces")),
     ("model", ("emoxformer.model",)),  # builds and loads a model from its config alone: no data code
     ("data", ("emoxformer.data",)),
     ("experiment config", ("emoxformer.config",)),  # checks dataset names against the data registry

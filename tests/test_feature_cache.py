@@ -66,7 +66,7 @@ def test_cache_is_reused_and_keyed_by_settings(sample_root, monkeypatch):
 def test_augmented_views(sample_root):
     _, model, dm = _setup(sample_root)
     tables = cached_tables(model, dm, ("train",), 3, torch.device("cpu"), progress=False)
-    table = tables[("fer2013", "train")]
+    table = tables[("fer2013", "train", "vision")]
     assert table.views == 3
     views = [np.asarray(table.get(0, v), dtype=np.float32) for v in range(3)]
     assert not np.allclose(views[1], views[2])
@@ -95,10 +95,10 @@ def _spy_on_builds(monkeypatch):
 
 def test_augmented_views_are_keyed_by_the_seed(sample_root, monkeypatch):
     _, model, dm = _setup(sample_root, "data.datasets=[fer2013]")
-    first = cached_tables(model, dm, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train")]
+    first = cached_tables(model, dm, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train", "vision")]
     builds = _spy_on_builds(monkeypatch)
     _, model, other_seed = _setup(sample_root, "data.datasets=[fer2013]", seed=1)
-    second = cached_tables(model, other_seed, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train")]
+    second = cached_tables(model, other_seed, ("train",), 3, torch.device("cpu"), progress=False)[("fer2013", "train", "vision")]
     assert [modality for modality, _ in builds] == ["vision"]  # another seed draws other views: not the first run's
     assert not np.array_equal(np.asarray(first.get(0, 1)), np.asarray(second.get(0, 1)))
     np.testing.assert_array_equal(np.asarray(first.get(0, 0)), np.asarray(second.get(0, 0)))  # view 0: un-augmented

@@ -102,7 +102,7 @@ def test_the_stage_one_cache_holds_every_layer_and_its_key_ignores_the_layer_wei
     assert feature_cache.cache_key(model, "text", records, 1, None) != key
     config.model.text_layers = "weighted"
     tables = feature_cache.cached_tables(model, dm, ("val",), 1, torch.device("cpu"), progress=False)
-    assert tables[("meld", "val")].get(0).shape[1] == 3 * 32  # three hidden states of width 32
+    assert tables[("meld", "val", "text")].get(0).shape[1] == 3 * 32  # three hidden states of width 32
     served = dm.with_encoder_outputs(tables)
     dataset, served_dataset = dm.splits["meld"]["val"], served.splits["meld"]["val"]
     with torch.no_grad():

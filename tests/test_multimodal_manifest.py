@@ -116,20 +116,12 @@ def test_a_model_without_vision_scores_text_and_speech_with_the_video_tracks(av_
     assert "audio tracks" not in captured.err  # they are scored
 
 
-def test_training_on_a_multimodal_corpus_is_refused_in_one_line(av_corpus):
-    with pytest.raises(ConfigError, match="not supported yet") as raised:
-        load_config("quickstart", [f"data.extra=[{{name: av, modality: multi, manifest: '{av_corpus}'}}]",
-                                   "data.datasets=[meld,av]"])
-    assert "data.extra[0]" in str(raised.value) and "evaluate" in str(raised.value) and "\n" not in str(raised.value)
-    with pytest.raises(DataError, match="not supported yet"):
-        read_multimodal_manifest(entry(av_corpus), every_row=False)
-
-
-def test_other_manifest_commands_say_a_multimodal_manifest_is_for_evaluate(av_corpus, capsys):
-    assert main(["data", "summary", "--manifest", str(av_corpus)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not supported yet" in err and "evaluate" in err
-    with pytest.raises(DataError, match="multimodal manifest, which only `evaluate --manifest` reads"):
+def test_data_summary_counts_a_multimodal_manifest_by_split_and_the_single_modality_reader_points_there(av_corpus, capsys):
+    assert main(["data", "summary", "--manifest", str(av_corpus), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["av"]
+    # 7 training rows (the summary holds out val_fraction of them by speaker, as training would) and 7 test rows.
+    assert summary["train"]["total"] + summary["val"]["total"] == 7 and summary["test"]["total"] == 7
+    with pytest.raises(DataError, match="multimodal manifest: give it modality multi"):
         from emoxformer.data.manifest import read_manifest
 
         read_manifest(SimpleNamespace(name="av", modality="audio", manifest=str(av_corpus), root=None, label_map={},

@@ -296,12 +296,12 @@ def _datasets_the_model_reads(model, requested: str | None, run_datasets: list[s
 
     if requested:
         datasets = [d.strip() for d in requested.split(",") if d.strip()]
-        unreadable = [d for d in datasets if registry.dataset_modality(d) not in model.config.modalities]
+        unreadable = [d for d in datasets if not set(registry.dataset_modalities(d)) <= set(model.config.modalities)]
         if unreadable:
             raise ConfigError(f"{model_dir}: this model was trained on {', '.join(model.config.modalities)} only and "
                               f"cannot evaluate {', '.join(unreadable)}")
         return datasets
-    return [d for d in run_datasets if registry.dataset_modality(d) in model.config.modalities]
+    return [d for d in run_datasets if set(registry.dataset_modalities(d)) <= set(model.config.modalities)]
 
 
 def _format_prediction(prediction) -> str:

@@ -59,7 +59,7 @@ class ExtraDataset:
     """A corpus read from a manifest (data/manifest.py describes the columns), registered as dataset `name`."""
 
     name: str = ""  # required: lower-case letters, digits, _ (the metrics' name), not a built-in dataset's
-    modality: Literal["text", "audio", "vision", "multi"] = "audio"  # multi (rows of several modalities): refused for now
+    modality: Literal["text", "audio", "vision", "multi"] = "audio"  # multi: rows of several modalities (data/recordings.py)
     manifest: str | dict[str, str] = ""  # required: a CSV/JSONL with a split column, or {train: FILE, val: FILE, test: FILE}
     root: str | None = None  # where the rows' relative paths start (default: each manifest's folder)
     # The corpus's labels -> the 7 emotions (beside the header's); numeric labels ({1: neutral}) are read as text.
@@ -67,6 +67,8 @@ class ExtraDataset:
     drop_unmapped: bool = False  # drop rows whose label is not mapped (counted in the summary) instead of stopping
     val_fraction: float = 0.1  # without validation rows: this share of the training rows validates (by speaker if given)
     image_colour: Literal["grey", "colour"] = "colour"  # vision: "grey" faces (as FER2013's) make the model see photos grey
+    # multi: each modality of a training row is dropped with this probability (never all), so each also learns alone
+    modality_dropout: float = 0.3
 
     def validate(self, where: str = "data.extra[]") -> None:
         from .data.manifest import NAME_PATTERN, SPLIT_NAMES
@@ -74,10 +76,8 @@ class ExtraDataset:
         if not NAME_PATTERN.match(self.name):
             raise ConfigError(f"{dotted(where, 'name')} must be lower-case letters, digits and _ (a dataset name), "
                               f"got {self.name!r}")
-        if self.modality == "multi":
-            from .data.multimodal import TRAINING_REFUSAL
-
-            raise ConfigError(f"{dotted(where, 'modality')}: {TRAINING_REFUSAL}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ConfigError(f"{dotted(where, 'modality_dropout')} must be in [0, 1), got {self.modality_dropout}")
         if self.name in DATASET_NAMES or self.name in {f.name for f in dataclasses.fields(DataConfig)}:
             raise ConfigError(f"{dotted(where, 'name')}: {self.name!r} is taken (a built-in dataset or a data.* key)")
         files = self.manifest if isinstance(self.manifest, dict) else {"": self.manifest}
@@ -147,6 +147,10 @@ class DataConfig:
                               f"in {key('datasets')}, got {self.datasets}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"{key('modality_dropout')} must be in [0, 1), got {self.modality_dropout}")
+        multimodal = [e.name for e in self.extra if e.modality == "multi" and e.name in self.datasets]
+        if self.pairing == "label" and multimodal:
+            raise ConfigError(f"{key('pairing')}=label assembles examples from single-modality datasets; "
+                              f"{', '.join(multimodal)} holds real multimodal rows: train it with pairing=none")
         if "ravdess" in self.datasets and self.ravdess_split == "actor" and self.ravdess_fold is None:
             shared = sorted(set(self.ravdess_val_actors) & set(self.ravdess_test_actors))
             if shared:

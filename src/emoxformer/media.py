@@ -31,6 +31,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DataError
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg")
+DEFAULT_VIDEO_FRAMES = 8  # frames spread over a video whose faces are classified
 ALPHA_BACKGROUND = 255  # white: a transparent pixel becomes white, a half-transparent one half way to white
 TARGET_SAMPLE_RATE = 16_000
 _AUDIO_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError, TypeError)
@@ -255,7 +257,13 @@ def read_audio_file(path: str | Path, max_seconds: float | None = None) -> tuple
 
 
 def load_audio(path: str | Path, target_rate: int = TARGET_SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
-    """An audio file -> mono float32 at `target_rate`; MediaError names the file on any problem."""
+    """An audio file (or a video file's audio track) -> mono float32 at `target_rate`; MediaError names the file on
+    any problem."""
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        _, track = read_video(path, 0, target_rate, float("inf"))
+        if track is None:
+            raise MediaError(path, "the video holds no audio track")
+        return track[: int(max_seconds * target_rate)] if max_seconds else track
     samples, rate = read_audio_file(path, max_seconds)
     return resample(to_mono(samples), rate, target_rate)
 
@@ -280,3 +288,56 @@ def audio_from_array(samples, rate: int, target_rate: int = TARGET_SAMPLE_RATE, 
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).splitlines() or [exc.__class__.__name__])[0]
+
+
+# ============================================================================= video
+def read_video(path, max_frames: int, target_rate: int, max_seconds: float,
+               audio: bool = True) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Up to `max_frames` RGB frames spread over the video (none with max_frames 0), and its audio track (mono,
+    target rate) if any and `audio`."""
+    try:
+        import av
+    except ImportError:
+        raise MediaError(path, "video input needs PyAV: pip install av") from None
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "video file not found")
+    frames, chunks, stride, seen = [], [], 1, 0
+    try:
+        with av.open(str(path)) as container:
+            duration = float(container.duration / 1e6) if container.duration else None
+            if duration is not None and duration > max_seconds:
+                raise MediaError(path, f"video lasts {duration:.0f} s, more than the limit of {max_seconds:.0f} s")
+            video = container.streams.video[0] if container.streams.video and max_frames > 0 else None
+            sound = container.streams.audio[0] if container.streams.audio and audio else None
+            # One pass over the file; frames are kept at a doubling stride so at most 2 * max_frames + 1 are
+            # held in memory whatever the video's length.
+            for frame in container.decode(*[s for s in (video, sound) if s is not None]):
+                if isinstance(frame, av.AudioFrame):
+                    chunks.append(_planar_to_frames(_to_float(frame.to_ndarray()), sound.channels))
+                    continue
+                if seen % stride == 0:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(frames) > 2 * max_frames:
+                        frames, stride = frames[::2], stride * 2
+                seen += 1
+    except av.error.FFmpegError as exc:
+        raise MediaError(path, f"unreadable video ({exc.__class__.__name__})") from None
+    audio = resample(to_mono(np.concatenate(chunks)), sound.rate, target_rate) if chunks else None
+    if not frames and max_frames > 0:
+        raise MediaError(path, "video holds no frames")
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
+    return [frames[i] for i in picks], audio
+
+
+def _to_float(chunk: np.ndarray) -> np.ndarray:
+    if np.issubdtype(chunk.dtype, np.integer):
+        return chunk.astype(np.float32) / float(np.iinfo(chunk.dtype).max + 1)
+    return chunk.astype(np.float32)
+
+
+def _planar_to_frames(chunk: np.ndarray, channels: int) -> np.ndarray:
+    """PyAV gives planar audio as [channels, n] and packed audio as [1, n * channels]; return [n, channels]."""
+    if chunk.shape[0] == channels and channels > 1:
+        return chunk.T
+    return chunk.reshape(-1, channels)

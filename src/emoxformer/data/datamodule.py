@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy as _copy
 import dataclasses
 import os
+import sys
 
 import lightning as L
 import numpy as np
@@ -17,7 +18,9 @@ from . import registry
 from .datasets import RecordDataset, TrainingSet
 from .encoder_outputs import EncoderOutputDataset
 from .records import SPLITS, SplitRecords
+from .multimodal import MULTI
 from .pairing import PairedSampler
+from .recordings import RecordingSet, recording_splits
 from .sampler import BalancedSampler, LengthBucketBatches
 from .sources import load_dataset, run_datasets
 from .summary import split_summary
@@ -51,11 +54,18 @@ class EmoDataModule(L.LightningDataModule):
             self.records[name] = load_dataset(self.data_config, name)
         for index, (name, records) in enumerate(self.records.items()):
             spec = registry.dataset(name, self.data_config)  # this config's own, whatever was registered since
+            # Replication balances a small training set (RAVDESS) in unpaired epochs; pairing cycles it anyway.
+            replicate = spec.replicate(self.data_config) if self.data_config.pairing == "none" else 1
+            if spec.modality == MULTI:
+                self.splits[name], notes = recording_splits(records, index, self.preprocessor, self.data_config,
+                                                            spec.entry.modality_dropout, replicate, self.progress)
+                records.notes.extend(notes)
+                for note in notes:
+                    print(f"note: {name}: {note}", file=sys.stderr)
+                continue
             modality = registry.modality(spec.modality)
             state = modality.setup([r for split in SPLITS for r in records[split]], self.data_config, self.preprocessor,
                                    self.progress)
-            # Replication balances a small training set (RAVDESS) in unpaired epochs; pairing cycles it anyway.
-            replicate = spec.replicate(self.data_config) if self.data_config.pairing == "none" else 1
             self.splits[name] = {
                 "train": RecordDataset(records.train * replicate, index, self.preprocessor, self.data_config.augment, state),
                 "val": RecordDataset(records.val, index, self.preprocessor, None, state),
@@ -74,12 +84,11 @@ class EmoDataModule(L.LightningDataModule):
         return copy
 
     def with_encoder_outputs(self, tables: dict) -> "EmoDataModule":
-        """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split): FeatureTable}) serve those
-        encoder outputs instead of inputs; this one is left as it is."""
+        """A copy of this (set-up) datamodule whose splits in `tables` ({(dataset, split, modality): FeatureTable})
+        serve those encoder outputs instead of inputs (a multimodal corpus: each of its modalities' parts); this one
+        is left as it is."""
         copy = _copy.copy(self)
-        modality = {name: registry.dataset_modality(name, self.data_config) for name in self.splits}
-        copy.splits = {name: {split: EncoderOutputDataset(dataset, tables[(name, split)], modality[name])
-                              if (name, split) in tables else dataset for split, dataset in splits.items()}
+        copy.splits = {name: {split: _with_tables(dataset, tables, name, split) for split, dataset in splits.items()}
                        for name, splits in self.splits.items()}
         return copy
 
@@ -125,6 +134,23 @@ class EmoDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.eval_dataset("test"), self.eval_batch_size)
+
+
+def single_modality_parts(dataset) -> dict:
+    """{modality: RecordDataset} of a dataset split: itself, or a multimodal corpus's parts."""
+    if isinstance(dataset, RecordingSet):
+        return dict(dataset.parts)
+    return {dataset.modality.name: dataset} if dataset.modality is not None else {}
+
+
+def _with_tables(dataset, tables: dict, name: str, split: str):
+    if isinstance(dataset, RecordingSet):
+        return dataset.with_parts({m: EncoderOutputDataset(part, tables[(name, split, m)], m)
+                                   for m, part in dataset.parts.items() if (name, split, m) in tables})
+    modality = dataset.modality.name if dataset.modality is not None else None
+    if (name, split, modality) not in tables:
+        return dataset
+    return EncoderOutputDataset(dataset, tables[(name, split, modality)], modality)
 
 
 def evaluation_datamodule(data_config, preprocessor, batch_size: int, progress: bool = False):

@@ -160,7 +160,7 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
         raise DataError(_describe(entry.manifest), f"labels not among the 7 emotions and not mapped: {names}; map them "
                         f"with a label map (the manifest's label_map header or the config's label_map) or drop them "
                         f"with drop_unmapped")
-    note = None if every_row else _hold_out_validation(rows, float(getattr(entry, "val_fraction", 0.1)), seed)
+    note = None if every_row else hold_out_validation(rows, float(getattr(entry, "val_fraction", 0.1)), seed)
     result = SplitRecords(skipped=policy.skipped + dropped, notes=[note] if note else [])
     if note:
         print(f"note: {entry.name}: {note}", file=sys.stderr)
@@ -269,7 +269,7 @@ def _columns(path: Path, columns: list[str], modality: str) -> tuple[str, str]:
         multimodal = any(c in columns for c in ("audio", "image", "video"))
         raise DataError(path, f"a {modality} manifest needs the columns {wanted}, label (or EmoBox's emo) and split; "
                               f"found {', '.join(columns) or 'none'}" + ("; its audio/image/video columns make it a "
-                              "multimodal manifest, which only `evaluate --manifest` reads" if multimodal else ""))
+                              "multimodal manifest: give it modality multi" if multimodal else ""))
     return value_column, label_column
 
 
@@ -351,7 +351,7 @@ def _decode_image(path: Path) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- splits and records
-def _hold_out_validation(rows: list[_Row], fraction: float, seed: int) -> str | None:
+def hold_out_validation(rows: list[_Row], fraction: float, seed: int) -> str | None:
     """Without validation rows, move about `fraction` of the training rows to `val`, and say what was moved.
 
     Whole speakers when every training row names one (speaker-independent): speakers in a seeded random order, each

@@ -35,7 +35,7 @@ def register_modality(modality: Modality) -> Modality:
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset (or replace one of the same name)."""
-    if spec.modality not in _MODALITIES:
+    if any(m not in _MODALITIES for m in spec.input_modalities):
         raise ConfigError(f"dataset {spec.name!r}: unknown modality {spec.modality!r} (known: {', '.join(_MODALITIES)})")
     _DATASETS[spec.name] = spec
     return spec
@@ -44,9 +44,7 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 def register_manifest_dataset(entry) -> DatasetSpec:
     """Register `entry` (a `data.extra` item) as a dataset, for look-ups by name alone (the config validated last
     wins; `dataset(name, data_config)` gives each config its own entry)."""
-    from .manifest import manifest_spec
-
-    return register_dataset(manifest_spec(entry))
+    return register_dataset(_manifest_spec(entry))
 
 
 def unregister_dataset(name: str) -> None:
@@ -70,9 +68,7 @@ def dataset(name: str, data_config=None) -> DatasetSpec:
     it does not declare is refused rather than read from the entry some other config registered."""
     entry = _declared_entry(name, data_config)
     if entry is not None:
-        from .manifest import manifest_spec
-
-        return manifest_spec(entry)
+        return _manifest_spec(entry)
     try:
         spec = _DATASETS[name]
     except KeyError:
@@ -81,6 +77,17 @@ def dataset(name: str, data_config=None) -> DatasetSpec:
         raise ConfigError(f"dataset {name!r} is a manifest corpus that this config's data.extra does not declare "
                           f"(another config registered it): add it to data.extra")
     return spec
+
+
+def _manifest_spec(entry) -> DatasetSpec:
+    """The dataset of a `data.extra` entry: rows of one modality (data/manifest.py) or of several (data/multimodal.py)."""
+    if entry.modality == "multi":
+        from .multimodal import multimodal_spec
+
+        return multimodal_spec(entry)
+    from .manifest import manifest_spec
+
+    return manifest_spec(entry)
 
 
 def _declared_entry(name: str, data_config):
@@ -99,7 +106,13 @@ def dataset_names() -> tuple[str, ...]:
 
 
 def dataset_modality(name: str, data_config=None) -> str:
+    """The dataset's modality: text, audio, vision, or multi for a corpus whose rows hold several."""
     return dataset(name, data_config).modality
+
+
+def dataset_modalities(name: str, data_config=None) -> tuple[str, ...]:
+    """The model modalities the dataset's samples hold (one, or a multimodal corpus's several)."""
+    return dataset(name, data_config).input_modalities
 
 
 for _modality in (TEXT, AUDIO, VISION):

@@ -21,7 +21,7 @@ def run_datasets(datasets: list[str]) -> list[str]:
 
 def dataset_modalities(datasets: list[str]) -> list[str]:
     """The modalities that training on `datasets` uses, in the order text, audio, vision."""
-    used = {registry.dataset_modality(name) for name in run_datasets(datasets)}
+    used = {m for name in run_datasets(datasets) for m in registry.dataset_modalities(name)}
     return [m for m in MODALITIES if m in used]
 
 

@@ -41,3 +41,9 @@ class DatasetSpec:
     # The `data.extra` entry a manifest corpus was registered from (None for other datasets): such a dataset belongs
     # to the configs that declare it, each with its own entry (registry.dataset(name, data_config)).
     entry: Any = None
+    # A multimodal corpus (modality "multi"): the model modalities its rows hold; other datasets: (modality,).
+    modalities: tuple[str, ...] = ()
+
+    @property
+    def input_modalities(self) -> tuple[str, ...]:
+        return self.modalities or (self.modality,)

@@ -56,9 +56,14 @@ def format_summary(summary: dict) -> str:
 def summarize_manifest(entry, data_config) -> dict:
     """{name: summary} of one manifest corpus (a `data.extra` entry), or {name: {"error": ...}}. A manifest without
     split information (an evaluation set) counts every row under test."""
-    from .manifest import read_manifest
+    from .manifest import manifest_files, read_manifest
+    from .multimodal import MULTI, manifest_columns, read_multimodal_manifest
 
     try:
+        if entry.modality == MULTI:
+            split = isinstance(entry.manifest, dict) or all("split" in manifest_columns(path)
+                                                              for path, _ in manifest_files(entry.manifest))
+            return {entry.name: split_summary(read_multimodal_manifest(entry, data_config, every_row=not split))}
         return {entry.name: split_summary(read_manifest(entry, data_config, unsplit_as_test=True))}
     except DataError as error:
         return {entry.name: {"error": str(error)}}

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..media import MediaError, audio_from_array, decode_image, load_audio, resample, to_mono
+from ..media import MediaError, audio_from_array, decode_image, load_audio
+from ..media import read_video as media_read_video
 
 MIN_AUDIO_SECONDS = 0.1
 SILENCE_RMS = 1e-4
@@ -51,50 +52,9 @@ def read_image(image, max_pixels: int) -> np.ndarray:
 
 
 def read_video(path, max_frames: int, target_rate: int, max_seconds: float) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Up to `max_frames` RGB frames spread over the video, and its audio track (mono, target rate) if any."""
+    """Up to `max_frames` RGB frames spread over the video, and its audio track (mono, target rate) if any; problems
+    as InputError (the media layer's `read_video`, which training's readers use too)."""
     try:
-        import av
-    except ImportError:
-        raise InputError("video input needs PyAV: pip install av") from None
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: video file not found")
-    frames, chunks, stride, seen = [], [], 1, 0
-    try:
-        with av.open(str(path)) as container:
-            duration = float(container.duration / 1e6) if container.duration else None
-            if duration is not None and duration > max_seconds:
-                raise InputError(f"{path}: video lasts {duration:.0f} s, more than the limit of {max_seconds:.0f} s")
-            video = container.streams.video[0] if container.streams.video else None
-            sound = container.streams.audio[0] if container.streams.audio else None
-            # One pass over the file; frames are kept at a doubling stride so at most 2 * max_frames + 1 are
-            # held in memory whatever the video's length.
-            for frame in container.decode(*[s for s in (video, sound) if s is not None]):
-                if isinstance(frame, av.AudioFrame):
-                    chunks.append(_planar_to_frames(_to_float(frame.to_ndarray()), sound.channels))
-                    continue
-                if seen % stride == 0:
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    if len(frames) > 2 * max_frames:
-                        frames, stride = frames[::2], stride * 2
-                seen += 1
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: unreadable video ({exc.__class__.__name__})") from None
-    audio = resample(to_mono(np.concatenate(chunks)), sound.rate, target_rate) if chunks else None
-    if not frames:
-        raise InputError(f"{path}: video holds no frames")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
-    return [frames[i] for i in picks], audio
-
-
-def _to_float(chunk: np.ndarray) -> np.ndarray:
-    if np.issubdtype(chunk.dtype, np.integer):
-        return chunk.astype(np.float32) / float(np.iinfo(chunk.dtype).max + 1)
-    return chunk.astype(np.float32)
-
-
-def _planar_to_frames(chunk: np.ndarray, channels: int) -> np.ndarray:
-    """PyAV gives planar audio as [channels, n] and packed audio as [1, n * channels]; return [n, channels]."""
-    if chunk.shape[0] == channels and channels > 1:
-        return chunk.T
-    return chunk.reshape(-1, channels)
+        return media_read_video(path, max_frames, target_rate, max_seconds)
+    except MediaError as error:
+        raise InputError(str(error)) from None

@@ -15,12 +15,9 @@ from ..model.batching import probabilities_in_batches
 from ..model.config import MODALITIES
 from ..model.modeling import FUSIONS, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from .faces import crop_face, find_largest_face
+from ..faces import choose_face, crop_face, find_largest_face, is_face_sized
 from .media import check_audio, read_image, read_video
 from .processor import MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS, MODALITY_NAMES, EmoXFormerProcessor
-
-# Without a detected face, an image at most this many times the model's input side is taken as a face crop.
-WHOLE_IMAGE_MAX_SCALE = 2
 
 
 @dataclass
@@ -113,14 +110,9 @@ class Predictor:
         return face, note
 
     def _detected_face(self, array: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-        """The largest face, padded; else a face-sized image whole; else None."""
-        box = find_largest_face(array)
-        if box is not None:
-            return crop_face(array, box), None
-        if self._is_face_sized(array):
-            height, width = array.shape[:2]
-            return array, f"no face found in the {width}x{height} image; the whole image was used as the face"
-        return None, None
+        """The largest face, padded; else a face-sized image whole; else None (emoxformer.faces.choose_face, the
+        choice training's multimodal readers make too)."""
+        return choose_face(array, self.preprocessor.config.image_size)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
@@ -218,8 +210,7 @@ class Predictor:
         return [self.processor.prepare_image(frame) for frame in frames], [note]
 
     def _is_face_sized(self, image: np.ndarray) -> bool:
-        """Small enough to be a face crop (FER2013's are 48x48, too small for the detector)."""
-        return max(image.shape[:2]) <= WHOLE_IMAGE_MAX_SCALE * self.preprocessor.config.image_size
+        return is_face_sized(image, self.preprocessor.config.image_size)
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:

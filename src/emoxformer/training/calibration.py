@@ -11,12 +11,13 @@ from .evaluate import fit_temperature, multimodal_accuracy
 
 
 def training_priors(records_by_dataset: dict, num_classes: int) -> dict[str, list[float]]:
-    """Each modality's class distribution over its datasets' training splits (add-one smoothed)."""
+    """Each modality's class distribution over the training splits of the datasets that hold it (add-one smoothed; a
+    multimodal corpus's rows count for each of its modalities)."""
     counts: dict[str, np.ndarray] = {}
     for name, records in records_by_dataset.items():
-        modality = registry.dataset_modality(name)
         labels = np.array([r.label for r in records.train], dtype=np.int64)
-        counts[modality] = counts.get(modality, np.zeros(num_classes)) + np.bincount(labels, minlength=num_classes)[:num_classes]
+        for modality in registry.dataset_modalities(name):
+            counts[modality] = counts.get(modality, np.zeros(num_classes)) + np.bincount(labels, minlength=num_classes)[:num_classes]
     return {m: ((c + 1) / (c + 1).sum()).round(6).tolist() for m, c in counts.items()}
 
 

@@ -87,12 +87,32 @@ def modality_subsets() -> list[tuple[str, ...]]:
 def paired_test_examples(datamodule: EmoDataModule, seed: int = 0, split: str = "test") -> list[dict]:
     """One example per label-matched tuple of `split` samples, one per modality (no sample used twice), with a
     fixed seed."""
-    parts = [datamodule.splits[name][split] for name in datamodule.names]
+    # A multimodal corpus's rows are real pairs, scored as they are (recording_metrics), not matched by label.
+    names = single_modality_datasets(datamodule)
+    parts = [datamodule.splits[name][split] for name in names]
     labels = [np.array([r.label for r in part.records]) for part in parts]
-    modalities = [registry.dataset_modality(name) for name in datamodule.names]
+    modalities = [registry.dataset_modality(name, datamodule.data_config) for name in names]
     examples = label_matched_examples(labels, np.random.default_rng(seed), cycle=False, modality_per_part=modalities)
     tests = TrainingSet(parts)  # the same global indexing the examples use; evaluation splits are never augmented
     return [merge_samples([tests[index] for index in example]) for example in examples]
+
+
+def single_modality_datasets(datamodule: EmoDataModule) -> list[str]:
+    return [n for n in datamodule.names if registry.dataset_modality(n, datamodule.data_config) != MULTI]
+
+
+def recording_metrics(model: EmoXFormer, datamodule: EmoDataModule, train_config, split: str = "test",
+                      batch_size: int = 64) -> dict[str, dict]:
+    """Per multimodal corpus of the run: per fusion, the metrics of every modality subset on the `split` rows that
+    hold it (each modality alone, each pair, all), as `evaluate --manifest` scores such a corpus."""
+    results = {}
+    for name in datamodule.names:
+        if registry.dataset_modality(name, datamodule.data_config) != MULTI:
+            continue
+        rows = datamodule.splits[name][split]
+        results[name] = row_subset_metrics(model, [rows[i] for i in range(len(rows))], datamodule.collate,
+                                           train_config, batch_size)
+    return results
 
 
 @torch.no_grad()
@@ -216,6 +236,9 @@ def format_report(metrics: dict, stages: Sequence[str]) -> str:
     if metrics.get("transcripts"):
         tables.append(format_paired_table(metrics["transcripts"], metrics.get("transcripts_late"),
                                           title="RAVDESS test clips with the sentence each speaks (text + speech of one recording)"))
+    for name, per_fusion in (metrics.get("recordings") or {}).items():
+        tables.append(format_paired_table(per_fusion["model"], per_fusion.get("late"),
+                                          title=f"{name} test rows (multimodal recordings), each modality subset"))
     return "\n\n".join(tables)
 
 

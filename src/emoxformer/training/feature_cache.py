@@ -33,6 +33,8 @@ from tqdm.auto import tqdm
 from ..data.cache import cache_root
 from ..data.encoder_outputs import FeatureTable
 from ..data import registry
+from ..data.datamodule import single_modality_parts
+from ..data.multimodal import MULTI
 from ..model.config import INPUT_SETTINGS
 from ..model.encoders import exact_padding
 from ..model.layers import WEIGHTS_NAME as LAYER_WEIGHTS, cache_outputs, route_cached_layers
@@ -123,24 +125,24 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
     route_cached_layers(model)  # a layer-weighted encoder's cached layers are weighted before their projection
     tables = {}
     for name in datamodule.names:
-        modality = registry.dataset_modality(name)
         for split in splits:
-            dataset = datamodule.splits[name][split]
-            split_views = views if split == "train" else 1
-            first_indices, rows = distinct_records(dataset.records)
-            records = [dataset.records[i] for i in first_indices]
-            state_digest = registry.modality(modality).state_digest(dataset.state)
-            key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, state_digest,
-                            seed=datamodule.seed)
-            folder = root / f"{name}-{split}-{key}"
-            if not (folder / "meta.json").is_file():
-                if is_main:
-                    tokens, offsets = build_table(model, dataset, modality, split_views, datamodule.collate, device,
-                                                  datamodule.eval_batch_size, datamodule.seed, progress, first_indices)
-                    _write_table(folder, tokens, offsets, split_views)
-                else:
-                    _wait_for(folder / "meta.json")
-            tables[(name, split)] = FeatureTable.load(folder, rows)
+            for modality, dataset in single_modality_parts(datamodule.splits[name][split]).items():
+                part = f"{name}-{split}" if registry.dataset_modality(name, datamodule.data_config) != MULTI else f"{name}-{split}-{modality}"
+                split_views = views if split == "train" else 1
+                first_indices, rows = distinct_records(dataset.records)
+                records = [dataset.records[i] for i in first_indices]
+                state_digest = registry.modality(modality).state_digest(dataset.state)
+                key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, state_digest,
+                                seed=datamodule.seed)
+                folder = root / f"{part}-{key}"
+                if not (folder / "meta.json").is_file():
+                    if is_main:
+                        tokens, offsets = build_table(model, dataset, modality, split_views, datamodule.collate, device,
+                                                      datamodule.eval_batch_size, datamodule.seed, progress, first_indices)
+                        _write_table(folder, tokens, offsets, split_views)
+                    else:
+                        _wait_for(folder / "meta.json")
+                tables[(name, split, modality)] = FeatureTable.load(folder, rows)
     return tables
 
 

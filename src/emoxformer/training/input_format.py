@@ -12,9 +12,9 @@ def record_input_format(model_config: EmoXFormerConfig, data_config) -> None:
     grey when any image dataset of the run is grey (FER2013's faces are), dialogue context when a text dataset is
     trained with it."""
     specs = [registry.dataset(name) for name in data_config.datasets]
-    grey = any(spec.modality == "vision" and spec.image_colour == "grey" for spec in specs)
+    grey = any("vision" in spec.input_modalities and spec.image_colour == "grey" for spec in specs)
     model_config.image_colour = "grey" if grey else "colour"
-    model_config.text_context = data_config.text_context if any(spec.modality == "text" for spec in specs) else 0
+    model_config.text_context = data_config.text_context if any("text" in spec.input_modalities for spec in specs) else 0
     model_config.text_target_mark = TARGET_MARK
     model_config.text_separator = ""  # so the Preprocessor gives its tokenizer's separator, the one training uses
     model_config.text_separator = Preprocessor.for_model(model_config).context_separator

@@ -32,6 +32,8 @@ class TrainingResult:
     fusion_choice: dict | None = None
     modality_temperatures: dict = field(default_factory=dict)
     transcripts: dict = field(default_factory=dict)  # data.ravdess_transcripts: {"transcripts": ..., "transcripts_late": ...}
+    # Each multimodal corpus's test rows: {corpus: {"model": {subset: metrics}, "late": {...}}}
+    recordings: dict = field(default_factory=dict)
 
     @property
     def test_metrics(self) -> dict:
@@ -47,6 +49,8 @@ class TrainingResult:
         if self.paired_test_late is not None:
             values["paired_test_late"] = self.paired_test_late
         values.update(self.transcripts)
+        if self.recordings:
+            values["recordings"] = self.recordings
         if self.fusion_choice is not None:
             values["fusion_choice"] = self.fusion_choice
             values["inference_fusion"] = self.fusion_choice["fusion"]

@@ -25,13 +25,14 @@ from ..io_utils import atomic_write
 from ..data.datamodule import EmoDataModule
 from ..data.sources import dataset_modalities
 from .plots import plot_confusion_matrix, plot_training_curves
-from ..model.modeling import WEIGHTS_NAME, EmoXFormer
+from ..model.modeling import FUSIONS, WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
                         read_best_score)
 from .input_format import record_input_format
 from .calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
-from .evaluate import evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict, transcript_metrics
+from .evaluate import (evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict,
+                       recording_metrics, single_modality_datasets, transcript_metrics)
 from .module import EmoXFormerModule
 from ..inference.processor import EmoXFormerProcessor
 from .result import TrainingResult
@@ -199,6 +200,7 @@ class TwoStageTrainer:
             selection=selected["selection"], temperature=extra["temperature"], paired_test=extra.get("paired_test"),
             paired_test_late=extra.get("paired_test_late"), fusion_choice=extra.get("fusion_choice"),
             transcripts={k: extra[k] for k in ("transcripts", "transcripts_late") if k in extra},
+            recordings=extra.get("recordings", {}),
             modality_temperatures=extra["modality_temperatures"],
             test_predictions=final_predictions, dataset_names=tuple(datamodule.names),
         )
@@ -272,14 +274,30 @@ class TwoStageTrainer:
             test_predictions = dict(test_predictions, probabilities=model.probabilities(test_predictions["logits"],
                                                                                         test_predictions["present"]))
         extra = {"temperature": model.config.temperature, "modality_temperatures": dict(model.config.modality_temperatures)}
-        if len(set(model.modalities)) > 1 and len(datamodule.names) > 1:
-            paired_validation = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed, split="val")
-            choice = choose_inference_fusion(paired_validation)
-            model.config.inference_fusion = choice["fusion"]
-            extra["fusion_choice"] = choice
-            paired = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
-            if paired:
-                extra["paired_test"], extra["paired_test_late"] = paired["model"], paired["late"]
+        if len(set(model.modalities)) > 1:
+            label_matched = len(single_modality_datasets(datamodule)) > 1
+            # The fusion that answers multimodal input: the better one on the label-matched validation examples and
+            # on the validation rows of multimodal corpora (real pairs), every multimodal subset of them counted.
+            validation_subsets = {fusion: {} for fusion in FUSIONS}
+            if label_matched:
+                paired_validation = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed,
+                                                        split="val")
+                for fusion, subsets in paired_validation.items():
+                    validation_subsets[fusion].update(subsets)
+            for name, per_fusion in recording_metrics(model, datamodule, config.train, split="val").items():
+                for fusion, subsets in per_fusion.items():
+                    validation_subsets[fusion].update({f"{name} {subset}": m for subset, m in subsets.items()})
+            if any(validation_subsets.values()):
+                choice = choose_inference_fusion(validation_subsets)
+                model.config.inference_fusion = choice["fusion"]
+                extra["fusion_choice"] = choice
+            if label_matched:
+                paired = paired_test_metrics(model, datamodule, config.train, seed=config.data.split_seed)
+                if paired:
+                    extra["paired_test"], extra["paired_test_late"] = paired["model"], paired["late"]
+            recordings = recording_metrics(model, datamodule, config.train)
+            if recordings:
+                extra["recordings"] = recordings
         if config.data.ravdess_transcripts:
             transcripts = transcript_metrics(model, datamodule, EmoXFormerProcessor.from_preprocessor(preprocessor), config.train)
             if transcripts:
