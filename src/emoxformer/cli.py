@@ -222,7 +222,7 @@ def _multimodal_entry(args):
     from pathlib import Path
     from types import SimpleNamespace
 
-    from .data.manifest import corpus_name, parse_manifest_argument
+    from .data.manifest import parse_manifest_argument
     from .data.multimodal import MULTI, is_multimodal_manifest
 
     if args.modality not in (None, MULTI):

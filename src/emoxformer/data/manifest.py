@@ -52,7 +52,7 @@ from ..labels import EMOTIONS, LABEL_TO_INDEX
 from ..media import audio_info, decode_image
 from .errors_policy import BadRowPolicy
 from .specs import DatasetSpec
-from .records import SPLITS, AudioRecord, ImageRecord, SplitRecords, TextRecord
+from .records import AudioRecord, ImageRecord, SplitRecords, TextRecord
 from .text_cleaning import clean_utterance, replace_surrogates
 
 # A manifest's split names -> this project's.

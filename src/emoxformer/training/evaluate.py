@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from ..data import registry
 from ..data.datamodule import EmoDataModule
 from ..data.datasets import TrainingSet, merge_samples
+from ..data.multimodal import MULTI
 from ..data.pairing import label_matched_examples
 from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..labels import EMOTIONS
