@@ -320,7 +320,7 @@ def _cmd_predict(args) -> int:
     from .errors import InputError
     from .inference import Predictor
 
-    predictor = Predictor.from_pretrained(args.model, device=args.device, detect_faces=not args.no_face_detect, fusion=args.fusion,
+    predictor = Predictor.from_pretrained(args.model, revision=args.revision, device=args.device, detect_faces=not args.no_face_detect, fusion=args.fusion,
                                           max_audio_seconds=args.max_audio_seconds, max_image_pixels=args.max_image_pixels)
     if args.batch:
         return _predict_csv(predictor, args)
@@ -397,6 +397,27 @@ def _predict_csv(predictor, args) -> int:
     failed = sum(1 for r in results if r["error"])
     print(f"wrote {len(results)} predictions to {output}" + (f"; {failed} rows failed (see the error column)" if failed else ""))
     return 2 if failed == len(results) and results else 0
+
+
+def _cmd_push(args) -> int:
+    from pathlib import Path
+
+    from .errors import HubError
+    from .model.hub import push_folder, read_run_records
+
+    model_dir = Path(args.model_dir)
+    if not (model_dir / "config.json").is_file() and (model_dir / "best" / "config.json").is_file():
+        model_dir = model_dir / "best"  # a run folder: its final model
+    run_dir = Path(args.run) if args.run else model_dir.parent
+    if args.run and not ((run_dir / "metrics.json").is_file() or (run_dir / "config.yaml").is_file()):
+        raise HubError(f"{run_dir}: not a run folder (no metrics.json or config.yaml)")
+    metrics, training_config = read_run_records(run_dir)
+    url = push_folder(model_dir, args.repo_id, metrics=metrics, training_config=training_config, license=args.license,
+                      private=True if args.private else None, revision=args.revision, commit_message=args.message)
+    print(f"pushed {model_dir} to https://huggingface.co/{args.repo_id} ({url})")
+    if metrics is None:
+        print(f"note: no metrics.json in {run_dir}: the model card has no test metrics (pass --run RUN_DIR)")
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -599,7 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="emotion of your own text, speech, face image or video",
         description="Predict the emotion of any mix of text, an audio file, a face image and a video with a trained model.",
     )
-    pred.add_argument("--model", required=True, help="model folder (e.g. RUN_DIR/best)")
+    pred.add_argument("--model", required=True,
+                      help="model folder (e.g. RUN_DIR/best) or Hugging Face Hub id ORG/NAME (downloaded into the "
+                           "huggingface_hub cache; a local folder of the same name wins)")
+    pred.add_argument("--revision", help="with a Hub id: the branch, tag or commit to load (default main)")
     pred.add_argument("--text", help="an utterance")
     turns = pred.add_mutually_exclusive_group()
     turns.add_argument("--context", action="append", metavar="TURN",
@@ -623,12 +647,31 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
     pred.set_defaults(func=_cmd_predict)
 
+    push = commands.add_parser(
+        "push", help="upload a trained model to the Hugging Face Hub with a generated model card",
+        description="Upload MODEL_DIR (config.json, model.safetensors, tokenizer/; never pickle files) to the Hub repo "
+                    "ORG/NAME, created if missing, with a model card (README.md) holding the training config, the "
+                    "datasets and their licences, and the test metrics per dataset from the run's metrics.json. Log in "
+                    "first with `hf auth login` (or set HF_TOKEN). Example: emoxformer push runs/laptop/best me/emoxformer-laptop",
+    )
+    push.add_argument("model_dir", metavar="MODEL_DIR", help="model folder, e.g. RUN_DIR/best (a run folder means its best/)")
+    push.add_argument("repo_id", metavar="ORG/NAME", help="Hub model repository")
+    push.add_argument("--run", metavar="RUN_DIR",
+                      help="the run whose metrics.json and config.yaml go into the card (default: MODEL_DIR's parent)")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--license", metavar="ID",
+                      help="Hub licence id for the card (default: the training data's, or 'other' when they differ)")
+    push.add_argument("--revision", metavar="BRANCH", help="branch to push to (default main)")
+    push.add_argument("--message", metavar="TEXT", help="commit message")
+    push.set_defaults(func=_cmd_push)
+
     demo = commands.add_parser(
         "demo", help="a web page to try a model on text, speech, a face photo or a video (pip install 'emoxformer[demo]')",
         description="Serve a Gradio page over the same Predictor as `emoxformer predict`. Without --model it serves the "
                     "quickstart's model (emoxformer-runs/quickstart/best).",
     )
-    demo.add_argument("--model", help="model folder (default: emoxformer-runs/quickstart/best, if `emoxformer quickstart` made it)")
+    demo.add_argument("--model", help="model folder or Hugging Face Hub id ORG/NAME (default: emoxformer-runs/quickstart/best, "
+                                      "if `emoxformer quickstart` made it)")
     demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     demo.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     demo.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")

@@ -27,6 +27,10 @@ class ModelLoadError(EmoXFormerError):
     """A model directory is missing, incomplete or not an EmoXFormer model."""
 
 
+class HubError(EmoXFormerError):
+    """A model could not be pushed to the Hugging Face Hub (no token, no network, no rights, not a model folder)."""
+
+
 class InputError(EmoXFormerError):
     """A user input to prediction (text, audio, image or video) is missing, unreadable or unusable."""
 

@@ -77,8 +77,14 @@ class Predictor:
         self.max_video_frames, self.batch_size = max_video_frames, batch_size
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs) -> "Predictor":
-        return cls(EmoXFormer.from_pretrained(path), EmoXFormerProcessor.from_pretrained(path), **kwargs)
+    def from_pretrained(cls, path: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
+                        token: str | bool | None = None, **kwargs) -> "Predictor":
+        """A Predictor of a model folder or a Hugging Face Hub model (`org/name`, at `revision`; downloaded into the
+        huggingface_hub cache, and a local folder of that name wins); `kwargs` go to the constructor."""
+        from ..model.hub import resolve_model_dir
+
+        folder = resolve_model_dir(path, revision=revision, cache_dir=cache_dir, token=token)
+        return cls(EmoXFormer.from_pretrained(folder), EmoXFormerProcessor.from_pretrained(folder), **kwargs)
 
     @property
     def preprocessor(self) -> Preprocessor:

@@ -83,9 +83,13 @@ class EmoXFormerProcessor:
         return cls(preprocessor.config, preprocessor.tokenizer)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "EmoXFormerProcessor":
-        """The processor saved in a folder (a model's folder, e.g. RUN_DIR/best): its config.json and tokenizer."""
-        directory = Path(directory)
+    def from_pretrained(cls, directory: str | Path, *, revision: str | None = None, cache_dir: str | Path | None = None,
+                        token: str | bool | None = None) -> "EmoXFormerProcessor":
+        """The processor saved in a folder (a model's folder, e.g. RUN_DIR/best) or a Hugging Face Hub model (`org/name`,
+        at `revision`): its config.json and tokenizer."""
+        from ..model.hub import resolve_model_dir
+
+        directory = resolve_model_dir(directory, revision=revision, cache_dir=cache_dir, token=token)
         if not (directory / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"{directory}: no {CONFIG_NAME} (save a model or a processor there first)")
         config = EmoXFormerConfig.load(directory / CONFIG_NAME)

@@ -1,7 +1,6 @@
 """The EmoXFormer module: per-modality dispatch, projection, fusion, masked pooling, head; save and load."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,12 +12,9 @@ from ..errors import ModelLoadError
 from ..io_utils import atomic_write
 from .config import MODALITIES, EmoXFormerConfig
 from .encoders import build_encoder, is_builtin, resolve_image_settings
+from .files import CONFIG_NAME, TOKENIZER_DIR, UNSAFE_SUFFIXES, WEIGHTS_NAME, load_model_config  # noqa: F401 (re-exported)
 from .fusion import ContextGatedFusion
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-TOKENIZER_DIR = "tokenizer"
-UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 @dataclass
@@ -302,10 +298,29 @@ class EmoXFormer(nn.Module):
             tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
         return directory
 
+    def push_to_hub(self, repo_id: str, *, tokenizer=None, metrics: dict | None = None, training_config: dict | None = None,
+                    license: str | None = None, private: bool | None = None, token: str | bool | None = None,
+                    revision: str | None = None, commit_message: str | None = None) -> str:
+        """Upload the model (as `save_pretrained` writes it) to the Hugging Face Hub repo `repo_id`, creating it if
+        needed, with a generated model card (README.md); returns the commit's URL. `metrics` (a run's metrics.json)
+        and `training_config` (its config.yaml, as a dict) go into the card. See `emoxformer.model.hub`."""
+        import tempfile
+
+        from .hub import push_folder
+
+        with tempfile.TemporaryDirectory(prefix="emoxformer-model-") as folder:
+            self.save_pretrained(folder, tokenizer=tokenizer)
+            return push_folder(folder, repo_id, metrics=metrics, training_config=training_config, license=license,
+                               private=private, token=token, revision=revision, commit_message=commit_message)
+
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> "EmoXFormer":
-        """Load a model saved by `save_pretrained`; only JSON and safetensors are read, never pickle."""
-        directory = Path(directory)
+    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu", *, revision: str | None = None,
+                        cache_dir: str | Path | None = None, token: str | bool | None = None) -> "EmoXFormer":
+        """Load a model saved by `save_pretrained`, from a local folder or a Hugging Face Hub id (`org/name`, at
+        `revision`; a local folder of that name wins). Only JSON and safetensors are read, never pickle."""
+        from .hub import resolve_model_dir
+
+        directory = resolve_model_dir(directory, revision=revision, cache_dir=cache_dir, token=token)
         config = load_model_config(directory)
         saved_configs = dict(config.backbone_configs)
         try:
@@ -334,23 +349,6 @@ def model_modalities(config: EmoXFormerConfig) -> tuple[str, ...]:
     if unknown or not config.modalities:
         raise ValueError(f"modalities must be a non-empty subset of {', '.join(MODALITIES)}, got {list(config.modalities)}")
     return tuple(m for m in MODALITIES if m in config.modalities)
-
-
-def load_model_config(directory: Path) -> EmoXFormerConfig:
-    """Check that a folder is an EmoXFormer model and read its config; refuse pickle files."""
-    if not directory.is_dir():
-        raise ModelLoadError(f"{directory}: model folder not found")
-    unsafe = sorted(p.name for p in directory.iterdir() if p.suffix.lower() in UNSAFE_SUFFIXES)
-    if unsafe:
-        raise ModelLoadError(f"{directory}: refusing to load a model folder holding pickle-based files ({', '.join(unsafe)}); only safetensors weights are read")
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not (directory / name).is_file():
-            raise ModelLoadError(f"{directory}: not an EmoXFormer model folder ({name} missing)")
-    try:
-        return EmoXFormerConfig.load(directory / CONFIG_NAME)
-    except (json.JSONDecodeError, ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{directory / CONFIG_NAME}: not an EmoXFormer config ({exc})") from None
-
 
 
 def _pooled(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
