@@ -9,11 +9,10 @@ import soundfile as sf
 from PIL import Image
 
 from emoxformer.cli import main
-from emoxformer.config import load_config
 from emoxformer.data.multimodal import is_multimodal_manifest, read_multimodal_manifest
 from emoxformer.data.records import MultiRecord
 from emoxformer.data.sample_data import SIZES, draw_face, synthesize_voice, write_av, write_av_clip
-from emoxformer.errors import ConfigError, DataError
+from emoxformer.errors import DataError
 from emoxformer.labels import LABEL_TO_INDEX
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.modeling import EmoXFormer
