@@ -92,7 +92,7 @@ def test_a_busy_port_is_one_line(model_dir, capsys):
     assert len(err) == 1 and f"cannot serve on 127.0.0.1:{port}" in err[0] and "--port" in err[0]
 
 
-def test_uploads_live_at_most_the_hour_the_readme_promises(predictor, tmp_path):
+def test_uploads_live_at_most_the_hour_the_docs_promise(predictor, tmp_path):
     """Gradio deletes, every delete_cache[0] s, the files older than delete_cache[1] s: a file lives up to the sum."""
     pytest.importorskip("gradio", reason="the demo extra is not installed")
     from emoxformer.demo.app import build_app
@@ -101,8 +101,8 @@ def test_uploads_live_at_most_the_hour_the_readme_promises(predictor, tmp_path):
     assert sweep + age <= 3600 and sweep <= 600
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert "deletes uploads within an hour of their arrival" in " ".join(readme.split())
+    page = (Path(__file__).parents[1] / "docs" / "demo.md").read_text()
+    assert "deletes uploads within an hour of their arrival" in " ".join(page.split())
 
 
 # ----------------------------------------------------------------------------- predictions

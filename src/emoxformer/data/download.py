@@ -283,7 +283,7 @@ def _extract_tar(bundle: tarfile.TarFile, destination: Path) -> None:
 
 # ----------------------------------------------------------------------------- layouts
 def missing_parts(name: str, folder: Path) -> list[str]:
-    """What ROOT/<name> lacks to be a complete dataset in the README's layout ([] when complete)."""
+    """What ROOT/<name> lacks to be a complete dataset in the documented layout (docs/data.md) ([] when complete)."""
     if name == "meld":
         return [f"data/{file}" for file in MELD_FILES.values() if not (folder / "data" / file).is_file()]
     if name == "ravdess":

@@ -8,7 +8,7 @@ The model side of a modality, its encoder, is built by `model/encoders.py` from 
 saved model is loaded without any data code.
 
 A **dataset** (`DatasetSpec`) names its modality and a reader from a folder to `SplitRecords`. The built-in three are
-registered below; `register_dataset` adds another (see the README's developer section).
+registered below; `register_dataset` adds another (see docs/adding-a-dataset.md).
 """
 from __future__ import annotations
 
