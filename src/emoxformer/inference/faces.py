@@ -26,9 +26,17 @@ def find_largest_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(x), int(y), int(w), int(h)
 
 
-def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
-    """The face box widened by `margin` on each side (FER2013 crops include a little forehead and chin)."""
+def margin_box(box: tuple[int, int, int, int], shape: tuple[int, ...], margin: float = 0.1) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the face box widened by `margin` on each side (FER2013 crops include a little forehead and
+    chin), kept within an image of `shape` ([H, W] or [H, W, C])."""
     x, y, w, h = box
     dx, dy = int(w * margin), int(h * margin)
-    top, left = max(0, y - dy), max(0, x - dx)
-    return image[top: y + h + dy, left: x + w + dx]
+    left, top = max(0, x - dx), max(0, y - dy)
+    right, bottom = min(shape[1], x + w + dx), min(shape[0], y + h + dy)
+    return left, top, right - left, bottom - top
+
+
+def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
+    """The part of `image` inside `margin_box`."""
+    x, y, w, h = margin_box(box, image.shape, margin)
+    return image[y: y + h, x: x + w]
