@@ -13,12 +13,12 @@ from emoxformer.cli import build_parser, main
 from emoxformer.data.sample_data import draw_face, synthesize_voice
 from emoxformer.demo.examples import make_examples
 from emoxformer.demo.logic import (
-    DIALOGUE, FUSED_ROW, VIDEO_OVERRIDES, DemoInputs, draw_face_box, face_box, inputs_report, modality_rows,
+    DIALOGUE, FUSED_ROW, VIDEO_OVERRIDES, DemoInputs, draw_face_box, inputs_report, modality_rows,
     modality_table_html, page_outputs, resolve_model_dir, run_demo,
 )
 from emoxformer.errors import EmoXFormerError, ModelLoadError
 from emoxformer.inference import Predictor
-from emoxformer.inference.faces import find_largest_face
+from emoxformer.inference.faces import crop_face, find_largest_face, margin_box
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.modeling import EmoXFormer
 from media_factory import write_video
@@ -205,13 +205,18 @@ def test_an_unusable_video_lets_the_other_files_count(predictor, three_inputs, t
 
 
 # ----------------------------------------------------------------------------- the face box
-def test_the_face_box_is_the_detected_face_drawn_in_green(predictor, examples):
+def test_the_face_box_is_the_predictors_crop_drawn_in_green(predictor, examples):
     photo = examples[2].image
     pixels = np.asarray(Image.open(photo))
-    box = face_box(predictor, photo)
-    assert box == find_largest_face(pixels) and box[2] < pixels.shape[1] / 2  # a face, not the whole photo
-    assert face_box(predictor, photo, detect_faces=False) == (0, 0, pixels.shape[1], pixels.shape[0])
-    drawn = draw_face_box(photo, box)
+    detected = find_largest_face(pixels)
+    result = run_demo(predictor, DemoInputs(image=photo))
+    box = result.face_box
+    assert box == predictor.locate_face(photo).box == margin_box(detected, pixels.shape)  # the Predictor's margin
+    assert box[2] > detected[2] and box[2] < pixels.shape[1] / 2  # the face with its margin, not the whole photo
+    np.testing.assert_array_equal(result.face.face, crop_face(pixels, detected))  # the pixels the model was given
+    whole = run_demo(predictor, DemoInputs(image=photo, detect_faces=False)).face_box
+    assert whole == (0, 0, pixels.shape[1], pixels.shape[0])
+    drawn = draw_face_box(pixels, box)
     x, y, w, h = box
     assert drawn.shape == pixels.shape[:2] + (3,)
     assert tuple(drawn[y, x + w // 2]) == (0, 200, 80) and tuple(drawn[y + h - 1, x + w // 2]) == (0, 200, 80)
@@ -219,6 +224,27 @@ def test_the_face_box_is_the_detected_face_drawn_in_green(predictor, examples):
     assert (drawn[0, 0] == pixels[0, 0]).all()  # away from the box the photo is unchanged
     shown = page_outputs(predictor, DemoInputs(image=photo))
     assert shown.face_image is not None and (shown.face_image == drawn).all()
+
+
+def test_a_request_decodes_the_image_and_looks_for_its_face_once(predictor, three_inputs, monkeypatch):
+    """The image alone, the fused answer and the drawn box all use the one face the Predictor located."""
+    import PIL.Image
+
+    from emoxformer.inference import faces
+
+    opened, searched = [], []
+    open_image, cascade = PIL.Image.open, faces._cascade()
+
+    class CountingCascade:
+        def detectMultiScale(self, *args, **kwargs):
+            searched.append(1)
+            return cascade.detectMultiScale(*args, **kwargs)
+
+    monkeypatch.setattr(PIL.Image, "open", lambda path, *a, **k: opened.append(str(path)) or open_image(path, *a, **k))
+    monkeypatch.setattr(faces, "_cascade", CountingCascade)
+    shown = page_outputs(predictor, DemoInputs(**three_inputs))
+    assert shown.face_image is not None and "face alone" in shown.table_html
+    assert opened.count(str(three_inputs["image"])) == 1 and len(searched) == 1, (opened, searched)
 
 
 # ----------------------------------------------------------------------------- examples

@@ -434,3 +434,16 @@ def test_from_is_only_for_fer2013(tmp_path, capsys):
     assert main(["download", "meld", "--to", str(tmp_path), "--from", str(tmp_path)]) == 2
     assert _errors(capsys) == ["emoxformer: error: --from is for FER2013 (fer2013.csv, the Kaggle zip or tar.gz, "
                                "or train/ test/ folders)"]
+
+
+def test_the_build_step_assembles_a_dataset_from_cached_files_alone(sample_root, tmp_path):
+    """'cache' and 'build' are separate steps: the build lays out RAVDESS from an archive already in the cache,
+    with no server and no fetch."""
+    cache = tmp_path / download.CACHE_FOLDER / "ravdess"
+    cache.mkdir(parents=True)
+    _zip_actors(sample_root, cache / RAVDESS_ZIP, range(1, 25))
+    built = cache / "unpacking" / "ravdess"
+    built.parent.mkdir()
+    detail = download.BUILD_STEPS["ravdess"](download.load_pins({}), [cache / RAVDESS_ZIP], built)
+    assert download.missing_parts("ravdess", built) == [] and detail.startswith("24 actors, 48 wav files")
+    assert (cache / RAVDESS_ZIP).is_file()  # the cached download stays until the dataset is in place

@@ -255,3 +255,23 @@ def test_cli_configurations_none_runs_the_emobox_folds_alone(tmp_path, fake_trai
     assert "--configurations none --cv" in report
     assert main(["results", "--config", "quickstart", "--out", str(tmp_path / "r"), "--configurations", "none"]) == 2
     assert "--configurations none trains nothing without --cv" in capsys.readouterr().err
+
+
+def test_a_run_s_result_is_built_from_its_metrics_without_training(tmp_path):
+    """The result.json record is a step of its own: from a run's metrics and this sitting's facts, no trainer."""
+    from emoxformer.training.results import run_result
+
+    results_plan = plan(tmp_path, ["joint"], [42])
+    joint = results_plan.configurations[0]
+    per_class = {"accuracy": 0.6, "weighted_f1": 0.5, "macro_f1": 0.4, "uar": 0.45, "n": 8, "confusion_matrix": [[1]]}
+    metrics = {"best_stage": "stage1", "stage1": {"meld": per_class}, "stage2": {"meld": dict(per_class, accuracy=0.1)},
+               "paired_test": {"t+a": per_class}, "inference_fusion": "late"}
+    config = results_plan.config_for(joint, 42)
+    result = run_result(results_plan, joint, 42, config, metrics, wall_s=12.5, resumed=True, commit="abc1234")
+    reported = {k: per_class[k] for k in ("accuracy", "weighted_f1", "macro_f1", "uar", "n")}
+    assert result["best_stage"] == "stage1" and result["test"] == {"meld": reported}  # the chosen stage's, no matrix
+    assert result["paired_test"] == {"t+a": reported} and result["paired_test_late"] == {}
+    assert "transcripts" not in result and result["inference_fusion"] == "late"
+    assert (result["wall_s"], result["resumed"], result["commit"]) == (12.5, True, "abc1234")
+    assert result["command"] == results_plan.train_command(joint, 42) and result["config"]["train"]["seed"] == 42
+    assert result["validation"] == {}  # no log in this run folder

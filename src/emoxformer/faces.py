@@ -27,12 +27,25 @@ def find_largest_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(x), int(y), int(w), int(h)
 
 
-def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
-    """The face box widened by `margin` on each side (FER2013 crops include a little forehead and chin)."""
+def margin_box(box: tuple[int, int, int, int], shape: tuple[int, ...], margin: float = 0.1) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the face box widened by `margin` on each side (FER2013 crops include a little forehead and
+    chin), kept within an image of `shape` ([H, W] or [H, W, C])."""
     x, y, w, h = box
     dx, dy = int(w * margin), int(h * margin)
-    top, left = max(0, y - dy), max(0, x - dx)
-    return image[top: y + h + dy, left: x + w + dx]
+    left, top = max(0, x - dx), max(0, y - dy)
+    right, bottom = min(shape[1], x + w + dx), min(shape[0], y + h + dy)
+    return left, top, right - left, bottom - top
+
+
+def crop_face(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
+    """The part of `image` inside `margin_box`."""
+    x, y, w, h = margin_box(box, image.shape, margin)
+    return image[y: y + h, x: x + w]
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return image[y: y + h, x: x + w]
 
 
 # Without a detected face, an image at most this many times the model's input side is taken as a face crop.
@@ -44,13 +57,26 @@ def is_face_sized(image: np.ndarray, image_size: int) -> bool:
     return max(image.shape[:2]) <= WHOLE_IMAGE_MAX_SCALE * image_size
 
 
-def choose_face(image: np.ndarray, image_size: int) -> tuple[np.ndarray | None, str | None]:
-    """The face to classify in `image` and a note when that is not a detected face: the largest face, padded; else
-    a face-sized image whole (noted); else None."""
+def face_box(image: np.ndarray, image_size: int) -> tuple[tuple[int, int, int, int] | None, str | None]:
+    """Where the face to classify is in `image`, (x, y, w, h), and a note when that is not a detected face: the
+    largest face with its margin; else a face-sized image whole (noted); else None. Prediction and the readers of
+    multimodal corpora choose faces with it."""
     box = find_largest_face(image)
     if box is not None:
-        return crop_face(image, box), None
+        return margin_box(box, image.shape), None
     if is_face_sized(image, image_size):
         height, width = image.shape[:2]
-        return image, f"no face found in the {width}x{height} image; the whole image was used as the face"
+        return (0, 0, width, height), f"no face found in the {width}x{height} image; the whole image was used as the face"
+    return None, None
+
+
+def frame_faces(frames: list[np.ndarray], image_size: int) -> tuple[list[np.ndarray] | None, str | None]:
+    """The faces of a video's sampled frames and a note: the largest face (with its margin) of each frame that shows
+    one; when none does but the frames are face-sized, the whole frames (noted); None when neither."""
+    boxes = [find_largest_face(frame) for frame in frames]
+    if any(box is not None for box in boxes):
+        return [crop_face(frame, box) for frame, box in zip(frames, boxes) if box is not None], None
+    if frames and is_face_sized(frames[0], image_size):
+        height, width = frames[0].shape[:2]
+        return list(frames), f"no face found in the {width}x{height} frames; the whole frames were used as the face"
     return None, None

@@ -294,20 +294,38 @@ def missing_parts(name: str, folder: Path) -> list[str]:
     return ["fer2013.csv or train/ and test/ image folders"]
 
 
-def _install_meld(pins, cache: Path, built: Path, from_path, progress: bool, say: Say) -> str:
+# The "cache" step of each dataset: the files it is built from, fetched and verified into ROOT/.downloads/<dataset>
+# (FER2013: or the user's --from path). A verified file stays there until the dataset is complete, outside what a
+# failed build deletes, so a later run fetches only what is still missing.
+def _cache_meld(pins, cache: Path, from_path, progress: bool, say: Say) -> list[Path]:
+    return [fetch("meld", pin, cache, progress) for pin in pins["meld"].values()]
+
+
+def _cache_ravdess(pins, cache: Path, from_path, progress: bool, say: Say) -> list[Path]:
+    (pin,) = pins["ravdess"].values()
+    return [fetch("ravdess", pin, cache, progress)]
+
+
+def _cache_fer2013(pins, cache: Path, from_path, progress: bool, say: Say) -> list[Path]:
+    source = Path(from_path) if from_path else _fetch_fer(pins, cache, progress, say)
+    if not source.exists():
+        raise DownloadError("fer2013", f"{source}: not found")
+    return [source]
+
+
+# The "build" step of each dataset: the dataset folder `built` assembled from its cached files (archives are
+# unpacked beside it, in built.parent); returns what it holds, for the closing line.
+def _build_meld(pins, files: list[Path], built: Path) -> str:
     data = built / "data"
     data.mkdir(parents=True)
-    # Every file is fetched before any is moved: a verified file stays in the cache, outside what a failed run
-    # deletes, so a later run fetches only what is still missing.
-    fetched = [fetch("meld", pin, cache, progress) for pin in pins["meld"].values()]
-    for path in fetched:
+    for path in files:
         os.replace(path, data / path.name)
     return f"{len(pins['meld'])} CSV files, {_algorithms(pins['meld'].values())} verified"
 
 
-def _install_ravdess(pins, cache: Path, built: Path, from_path, progress: bool, say: Say) -> str:
+def _build_ravdess(pins, files: list[Path], built: Path) -> str:
     (pin,) = pins["ravdess"].values()
-    unpacked = _unpack("ravdess", fetch("ravdess", pin, cache, progress), built.parent / "archive")
+    unpacked = _unpack("ravdess", files[0], built.parent / "archive")
     actors = {}
     for folder in sorted(unpacked.rglob("Actor_*")):
         if folder.is_dir() and "__MACOSX" not in folder.parts:
@@ -319,11 +337,9 @@ def _install_ravdess(pins, cache: Path, built: Path, from_path, progress: bool, 
     return f"{len(actors)} actors, {wavs:,} wav files; {pin.name} {_algorithms([pin])} verified"
 
 
-def _install_fer2013(pins, cache: Path, built: Path, from_path, progress: bool, say: Say) -> str:
-    source = Path(from_path) if from_path else _fetch_fer(pins, cache, progress, say)
-    if not source.exists():
-        raise DownloadError("fer2013", f"{source}: not found")
-    found = _find_fer(source, built.parent / "archive")
+def _build_fer2013(pins, files: list[Path], built: Path) -> str:
+    found = _find_fer(files[0], built.parent / "archive")
+    cache = built.parents[1]  # ROOT/.downloads/fer2013: built is cache/unpacking/fer2013
     own_copy = cache in found.parents  # what this run downloaded or unpacked is moved; the user's files are copied
     built.mkdir()
     if found.is_file():
@@ -426,7 +442,8 @@ def _algorithms(pins) -> str:
     return "/".join(sorted({pin.algorithm for pin in pins if pin.algorithm}))
 
 
-INSTALLERS = {"meld": _install_meld, "ravdess": _install_ravdess, "fer2013": _install_fer2013}
+CACHE_STEPS = {"meld": _cache_meld, "ravdess": _cache_ravdess, "fer2013": _cache_fer2013}
+BUILD_STEPS = {"meld": _build_meld, "ravdess": _build_ravdess, "fer2013": _build_fer2013}
 
 
 # ----------------------------------------------------------------------------- one dataset, several datasets
@@ -436,12 +453,9 @@ def download_dataset(name: str, root: str | Path, pins: dict[str, dict[str, Pin]
     pins = load_pins() if pins is None else pins
     root = Path(root)
     target = root / name
-    if target.exists() and not _is_empty_dir(target):
-        missing = missing_parts(name, target)
-        if not missing:
-            say(f"{name}: already complete in {target}; nothing to do")
-            return target
-        raise DownloadError(name, f"{target} exists but is incomplete (no {missing[0]}); move it away and run again")
+    if _already_complete(name, target):
+        say(f"{name}: already complete in {target}; nothing to do")
+        return target
     page, licence = SOURCE_PAGES[name]
     say(f"{name}: from {page} ({licence})")
     cache = root / CACHE_FOLDER / name
@@ -449,23 +463,44 @@ def download_dataset(name: str, root: str | Path, pins: dict[str, dict[str, Pin]
     shutil.rmtree(work, ignore_errors=True)  # left over by a run that was killed
     try:
         work.mkdir(parents=True)
-        built = work / name
-        detail = INSTALLERS[name](pins, cache, built, from_path, progress, say)
-        missing = missing_parts(name, built)
-        if missing:
-            raise DownloadError(name, f"the download holds no {missing[0]}")
-        if target.is_dir():
-            target.rmdir()  # an empty folder the user made
-        os.replace(built, target)
+        files = CACHE_STEPS[name](pins, cache, from_path, progress, say)
+        detail = BUILD_STEPS[name](pins, files, work / name)
+        _move_into_place(name, work / name, target)
     except OSError as exc:  # disk full, permissions; network errors were reported by fetch
         raise DownloadError(name, f"{exc.filename or root}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(cache, ignore_errors=True)  # the verified downloads are unpacked: no longer needed
-    if _is_empty_dir(root / CACHE_FOLDER):
-        (root / CACHE_FOLDER).rmdir()
+    _drop_cache(root, name)
     say(f"{name}: ready in {target} ({detail})")
     return target
+
+
+def _already_complete(name: str, target: Path) -> bool:
+    """Whether ROOT/<name> holds the whole dataset (False: absent or an empty folder); DownloadError when it holds
+    part of it, which a download would mix with."""
+    if not target.exists() or _is_empty_dir(target):
+        return False
+    missing = missing_parts(name, target)
+    if missing:
+        raise DownloadError(name, f"{target} exists but is incomplete (no {missing[0]}); move it away and run again")
+    return True
+
+
+def _move_into_place(name: str, built: Path, target: Path) -> None:
+    """The assembled dataset renamed to ROOT/<name>, once it is complete."""
+    missing = missing_parts(name, built)
+    if missing:
+        raise DownloadError(name, f"the download holds no {missing[0]}")
+    if target.is_dir():
+        target.rmdir()  # an empty folder the user made
+    os.replace(built, target)
+
+
+def _drop_cache(root: Path, name: str) -> None:
+    """The dataset's downloads, no longer needed once it is built, and ROOT/.downloads when nothing else is left."""
+    shutil.rmtree(root / CACHE_FOLDER / name, ignore_errors=True)
+    if _is_empty_dir(root / CACHE_FOLDER):
+        (root / CACHE_FOLDER).rmdir()
 
 
 def _is_empty_dir(path: Path) -> bool:

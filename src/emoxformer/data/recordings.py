@@ -10,7 +10,7 @@ learns to answer alone; validation and test examples keep all of them.
 What a cell becomes (as `predict` reads it):
 - `text`: the transcript (no dialogue context);
 - `audio`: the clip; `video` without an `audio` cell: the video's audio track;
-- `image`: the largest face, padded (emoxformer.faces.choose_face); `video`: the faces of up to DEFAULT_VIDEO_FRAMES
+- `image`: the largest face, padded (emoxformer.faces.face_box, as prediction chooses it); `video`: the faces of up to DEFAULT_VIDEO_FRAMES
   frames spread over it, of which a training draw takes one at random and validation the middle one.
 An image or video without a face (and too large to be a face crop) keeps its other cells, and the corpus's reading
 notes how many; a row left with no cell is skipped and counted.
@@ -22,7 +22,7 @@ import numpy as np
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..faces import choose_face
+from ..faces import crop, face_box, frame_faces
 from ..media import DEFAULT_VIDEO_FRAMES, decode_image, read_video
 from ..model.config import MODALITIES
 from . import registry
@@ -129,11 +129,13 @@ def _cells(record: MultiRecord, split: str, position: int, image_size: int, rate
         cells["audio"] = [AudioRecord(id=record.id, label=record.label, path=record.video)]
     faces = []
     if record.image is not None:
-        face, _ = choose_face(decode_image(record.image), image_size)
-        faces = [face] if face is not None else []
+        image = decode_image(record.image)
+        box, _ = face_box(image, image_size)
+        faces = [crop(image, box)] if box is not None else []
     elif record.video is not None:
         frames, _ = read_video(record.video, DEFAULT_VIDEO_FRAMES, rate, VIDEO_MAX_SECONDS, audio=False)
-        faces = [face for face in (choose_face(frame, image_size)[0] for frame in frames) if face is not None]
+        faces, _ = frame_faces(frames, image_size)
+        faces = faces or []
     if faces:
         cells["vision"] = [ImageRecord(id=f"{record.id}#{k}" if len(faces) > 1 else record.id, label=record.label,
                                        usage=split, pixels=np.ascontiguousarray(face)) for k, face in enumerate(faces)]

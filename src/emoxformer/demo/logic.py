@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelLoadError
-from ..inference import Prediction, Predictor
-from ..inference.faces import find_largest_face
-from ..inference.media import read_image
+from ..inference import FaceCrop, Prediction, Predictor
 
 DEFAULT_MODEL = Path("emoxformer-runs/quickstart/best")  # where `emoxformer quickstart` puts its model by default
 INPUT_NAMES = ("text", "audio", "image", "video")
@@ -56,12 +54,17 @@ class DemoResult:
     alone: dict[str, dict[str, float]] = field(default_factory=dict)  # modality -> its probabilities on its own
     used: list[str] = field(default_factory=list)  # accepted inputs, in INPUT_NAMES order (plus DIALOGUE)
     refused: dict[str, str] = field(default_factory=dict)  # input -> why (the InputError text)
-    face_box: tuple[int, int, int, int] | None = None  # (x, y, w, h) in the image input
+    face: FaceCrop | None = None  # the face the Predictor classified from the image input, when it was used
     notes: list[str] = field(default_factory=list)  # the Predictor's notes on how inputs were used
 
     @property
     def label(self) -> str | None:
         return self.prediction.label if self.prediction else None
+
+    @property
+    def face_box(self) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the face crop in the image input."""
+        return self.face.box if self.face else None
 
 
 def resolve_model_dir(model: str | Path | None, default: Path = DEFAULT_MODEL) -> Path:
@@ -82,17 +85,35 @@ class _Attempts:
         self.alone: dict[str, Prediction] = {}
         self.refused: dict[str, str] = {}
         self.dialogue: dict = {}  # the context and speaker going with the text, once the text took them
+        self.face: FaceCrop | None = None  # the image's face, located once for every prediction that uses it
 
-    def try_predict(self, name: str, **values) -> Prediction | None:
+    def attempt(self, name: str, call):
+        """call(), or None with the refusal of input `name` recorded."""
         try:
-            return self.predictor.predict(**values, detect_faces=self.detect_faces)
+            return call()
         except InputError as error:
             self.refused[name] = _without_folders(str(error), self.given.get(name))
             return None
 
+    def try_predict(self, name: str, **values) -> Prediction | None:
+        return self.attempt(name, lambda: self.predictor.predict(**values, detect_faces=self.detect_faces))
+
     def try_alone(self, name: str) -> None:
         if name in self.given and (prediction := self.try_predict(name, **{name: self.given[name]})) is not None:
             self.alone[name] = prediction
+
+    def image(self) -> None:
+        """The image's face, decoded and located once; the image alone and the fused prediction both use it."""
+        if "image" not in self.given:
+            return
+        self.face = self.attempt("image", self._locate_face)
+        if self.face is not None and (prediction := self.try_predict("image", image=self.face)) is not None:
+            self.alone["image"] = prediction
+
+    def _locate_face(self) -> FaceCrop:
+        image = self.given["image"]
+        self.predictor.processor.check_modalities({"vision": image})  # a model without vision: that is the reason
+        return self.predictor.locate_face(image, self.detect_faces)
 
     def text(self, dialogue: dict) -> None:
         """The text with its dialogue context; context the model refuses is reported and the text used alone."""
@@ -122,7 +143,7 @@ def run_demo(predictor: Predictor, inputs: DemoInputs) -> DemoResult:
             used = (["text"] if text else []) + ["video"] + ([DIALOGUE] if attempts.dialogue else [])
             return DemoResult(prediction, dict(prediction.per_modality), used, attempts.refused, notes=list(prediction.notes))
     attempts.try_alone("audio")  # without a usable video the files given beside it count
-    attempts.try_alone("image")
+    attempts.image()
     return _fused(attempts)
 
 
@@ -134,12 +155,12 @@ def _fused(attempts: _Attempts) -> DemoResult:
     if len(used) == 1:
         prediction = alone[used[0]]
     else:
-        values = {name: given[name] for name in used}
+        values = {name: attempts.face if name == "image" else given[name] for name in used}
         prediction = attempts.predictor.predict(**values, **attempts.dialogue, detect_faces=attempts.detect_faces)
-    box = face_box(attempts.predictor, given["image"], attempts.detect_faces) if "image" in used else None
     notes = list(dict.fromkeys(note for p in [prediction, *alone.values()] for note in p.notes))
     return DemoResult(prediction, {name: p.probabilities for name, p in alone.items()},
-                      used + ([DIALOGUE] if attempts.dialogue else []), attempts.refused, box, notes)
+                      used + ([DIALOGUE] if attempts.dialogue else []), attempts.refused,
+                      attempts.face if "image" in used else None, notes)
 
 
 def _without_folders(message: str, value) -> str:
@@ -149,19 +170,11 @@ def _without_folders(message: str, value) -> str:
     return message
 
 
-def face_box(predictor: Predictor, image, detect_faces: bool = True) -> tuple[int, int, int, int]:
-    """The face the Predictor used from an image it accepted: the largest detected face, else the whole image."""
-    array = read_image(image, predictor.max_image_pixels)
-    whole = (0, 0, array.shape[1], array.shape[0])
-    return (find_largest_face(array) if detect_faces else None) or whole
-
-
-def draw_face_box(image, box: tuple[int, int, int, int] | None, max_pixels: int = 40_000_000) -> np.ndarray:
-    """The image as RGB uint8 with the face box drawn on it (unchanged when there is no box)."""
+def draw_face_box(pixels: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """A decoded image (uint8, grey or RGB) as RGB with the face box drawn on it (unchanged when there is no box)."""
     from PIL import Image, ImageDraw
 
-    array = read_image(image, max_pixels)
-    picture = Image.fromarray(array).convert("RGB")
+    picture = Image.fromarray(pixels).convert("RGB")
     if box is not None:
         x, y, w, h = box
         line = max(2, round(min(picture.size) / 100))
@@ -233,8 +246,6 @@ class PageOutputs:
 
 def page_outputs(predictor: Predictor, inputs: DemoInputs) -> PageOutputs:
     result = run_demo(predictor, inputs)
-    face_image = None
-    if result.face_box is not None:
-        face_image = draw_face_box(inputs.image, result.face_box, predictor.max_image_pixels)
+    face_image = draw_face_box(result.face.image, result.face.box) if result.face is not None else None
     probabilities = result.prediction.probabilities if result.prediction else None
     return PageOutputs(probabilities, modality_table_html(modality_rows(result)), inputs_report(result), face_image)

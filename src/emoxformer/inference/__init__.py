@@ -1,4 +1,4 @@
 """Prediction on users' own text, speech, images and video."""
-from .predictor import Prediction, Predictor
+from .predictor import FaceCrop, Prediction, Predictor
 
-__all__ = ["Prediction", "Predictor"]
+__all__ = ["FaceCrop", "Prediction", "Predictor"]

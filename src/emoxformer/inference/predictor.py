@@ -15,7 +15,7 @@ from ..model.batching import probabilities_in_batches
 from ..model.config import MODALITIES
 from ..model.modeling import FUSIONS, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from ..faces import choose_face, crop_face, find_largest_face, is_face_sized
+from ..faces import face_box, frame_faces
 from .media import check_audio, read_image, read_video
 from .processor import MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS, MODALITY_NAMES, EmoXFormerProcessor
 
@@ -42,6 +42,23 @@ class Prediction:
         if self.per_modality:
             out["per_modality"] = {m: {"label": max(p, key=p.get), "probabilities": p} for m, p in self.per_modality.items()}
         return out
+
+
+@dataclass
+class FaceCrop:
+    """The face a Predictor classifies from an image (Predictor.locate_face): the decoded image, the box (x, y, w, h)
+    of the crop in it (the largest detected face with its margin, or the whole image) and a note when the whole
+    image stands in for a face. Given as `image` to `prepare` or `predict`, it is used as located: the image is
+    not decoded or searched again."""
+
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    note: str | None = None
+
+    @property
+    def face(self) -> np.ndarray:
+        x, y, w, h = self.box
+        return self.image[y: y + h, x: x + w]
 
 
 @dataclass
@@ -98,27 +115,27 @@ class Predictor:
         unusable input. `context`: earlier turns of the dialogue, oldest first, each "Speaker: utterance" or a
         (speaker, utterance) pair; `speaker`: who says `text`. Both only for models trained with dialogue context."""
         self.processor.check_modalities({"text": text, "audio": audio, "vision": image})
-        face, note = self._face(image, detect_faces) if image is not None else (None, None)
-        sample = self.processor.prepare_sample(text, audio, face, sample_rate, context, speaker,
+        crop = self.locate_face(image, detect_faces) if image is not None else None
+        sample = self.processor.prepare_sample(text, audio, crop.face if crop else None, sample_rate, context, speaker,
                                                max_audio_seconds=self.max_audio_seconds)
-        sample["notes"] += [note] if note else []
+        sample["notes"] += [crop.note] if crop and crop.note else []
         return sample
 
-    def _face(self, image, detect_faces: bool | None) -> tuple[np.ndarray, str | None]:
-        """The face to classify and a note when the whole image stands in for it."""
+    def locate_face(self, image, detect_faces: bool | None = None) -> FaceCrop:
+        """The face this Predictor classifies from `image` (a path, PIL image, array, or a FaceCrop, returned as it
+        is): the largest detected face with its margin; without detection, or when none is found in a face-sized
+        image, the whole image. InputError for an unreadable image, or a larger one without a face."""
+        if isinstance(image, FaceCrop):
+            return image
         array = read_image(image, self.max_image_pixels)
+        whole = (0, 0, array.shape[1], array.shape[0])
         if not (self.detect_faces if detect_faces is None else detect_faces):
-            return array, None
-        face, note = self._detected_face(array)
-        if face is None:
+            return FaceCrop(array, whole)
+        box, note = face_box(array, self.preprocessor.config.image_size)
+        if box is None:
             name = image if isinstance(image, (str, Path)) else "the image"
             raise InputError(f"{name}: no face found; for an already cropped face turn face detection off (--no-face-detect)")
-        return face, note
-
-    def _detected_face(self, array: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-        """The largest face, padded; else a face-sized image whole; else None (emoxformer.faces.choose_face, the
-        choice training's multimodal readers make too)."""
-        return choose_face(array, self.preprocessor.config.image_size)
+        return FaceCrop(array, box, note)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
@@ -206,17 +223,10 @@ class Predictor:
         does but the frames are small enough to be face crops), and notes."""
         if not detect:
             return [self.processor.prepare_image(frame) for frame in frames], []
-        boxes = [find_largest_face(frame) for frame in frames]
-        if any(box is not None for box in boxes):
-            return [self.processor.prepare_image(crop_face(f, b)) for f, b in zip(frames, boxes) if b is not None], []
-        if not self._is_face_sized(frames[0]):
+        faces, note = frame_faces(frames, self.preprocessor.config.image_size)
+        if faces is None:
             raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
-        height, width = frames[0].shape[:2]
-        note = f"no face found in the {width}x{height} frames; the whole frames were used as the face"
-        return [self.processor.prepare_image(frame) for frame in frames], [note]
-
-    def _is_face_sized(self, image: np.ndarray) -> bool:
-        return is_face_sized(image, self.preprocessor.config.image_size)
+        return [self.processor.prepare_image(face) for face in faces], [note] if note else []
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:

@@ -50,9 +50,10 @@ class ExportBestModel(L.Callback):
         self.best = state_dict.get("best")
 
 
-def write_best_score(path: Path, monitor: str, mode: str, value: float, epoch: int) -> None:
+def write_best_score(path: Path, monitor: str, mode: str, value: float, epoch: int, **extra) -> None:
+    """`extra`: further fields, such as the value training logged when `value` was scored again (run.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"monitor": monitor, "mode": mode, "value": value, "epoch": epoch}, indent=2))
+    atomic_write(path, json.dumps({"monitor": monitor, "mode": mode, "value": value, "epoch": epoch, **extra}, indent=2))
 
 
 def read_best_score(path: Path) -> dict | None:

@@ -149,39 +149,57 @@ def run_results(plan: ResultsPlan, train: bool = True, log=print) -> dict:
 def train_one(plan: ResultsPlan, configuration: Configuration, seed: int, resume: bool | None = None) -> dict | None:
     """Train one run (continuing it if an earlier sitting was interrupted: `resume`, default whether it has a
     config.yaml) and write its result.json; None on the other DDP ranks (rank 0 writes it)."""
-    from .resume import resume_config
     from .run import TwoStageTrainer
 
     run_dir = plan.run_dir(configuration, seed)
     resume = (run_dir / "config.yaml").is_file() if resume is None else resume
-    planned = plan.config_for(configuration, seed)
-    # A continued run trains with its own config.yaml (the rule of `train --resume`), which must be the plan's.
-    config = resume_config(run_dir, requested=planned, given="in this plan") if resume else planned
+    config = config_to_train(plan, configuration, seed, resume)
     started, commit = time.perf_counter(), git_commit()  # the code that trains: the checkout may change meanwhile
     trained = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
     if trained is None:  # another DDP rank: rank 0 evaluates and writes result.json
         return None
-    metrics = trained.to_dict()
-    result = {
+    result = run_result(plan, configuration, seed, config, trained.to_dict(),
+                        wall_s=time.perf_counter() - started, resumed=resume, commit=commit)
+    atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
+    return result
+
+
+def config_to_train(plan: ResultsPlan, configuration: Configuration, seed: int, resume: bool) -> ExperimentConfig:
+    """The plan's config for the run; a continued run trains with its own config.yaml (the rule of
+    `train --resume`), which must be the plan's (ConfigError otherwise)."""
+    from .resume import resume_config
+
+    planned = plan.config_for(configuration, seed)
+    if not resume:
+        return planned
+    return resume_config(plan.run_dir(configuration, seed), requested=planned, given="in this plan")
+
+
+def run_result(plan: ResultsPlan, configuration: Configuration, seed: int, config: ExperimentConfig, metrics: dict,
+               wall_s: float, resumed: bool, commit: str) -> dict:
+    """The result.json of a trained run: its test metrics (`metrics`: TrainingResult.to_dict()) and validation,
+    how it was trained (`config`, the command) and this sitting's wall time, commit and machine."""
+    best_stage = metrics["best_stage"]
+    return {
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
-        "description": configuration.description, "best_stage": metrics["best_stage"],
-        "test": {name: {k: values[k] for k in (*METRICS, "n")} for name, values in metrics[metrics["best_stage"]].items()},
-        "validation": best_validation(run_dir, metrics["best_stage"], config.train.monitor, config.train.resolved_monitor_mode),
-        "paired_test": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
-                        for subset, values in metrics.get("paired_test", {}).items()},
-        "paired_test_late": {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
-                             for subset, values in metrics.get("paired_test_late", {}).items()},
-        **{key: {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"}
-                     for subset, values in metrics[key].items()}
-           for key in ("transcripts", "transcripts_late") if key in metrics},
+        "description": configuration.description, "best_stage": best_stage,
+        "test": {name: {k: values[k] for k in (*METRICS, "n")} for name, values in metrics[best_stage].items()},
+        "validation": best_validation(plan.run_dir(configuration, seed), best_stage, config.train.monitor,
+                                      config.train.resolved_monitor_mode),
+        "paired_test": _reported_metrics(metrics.get("paired_test", {})),
+        "paired_test_late": _reported_metrics(metrics.get("paired_test_late", {})),
+        **{key: _reported_metrics(metrics[key]) for key in ("transcripts", "transcripts_late") if key in metrics},
         "inference_fusion": metrics.get("inference_fusion"),
         # A resumed run's wall time is this sitting's alone (flagged by "resumed").
-        "wall_s": time.perf_counter() - started, "resumed": resume, "command": plan.train_command(configuration, seed),
+        "wall_s": wall_s, "resumed": resumed, "command": plan.train_command(configuration, seed),
         "config": to_dict(config),  # what the run trained with (its config.yaml), whatever a later plan says
         "commit": commit, "machine": machine(), "finished": _now(),
     }
-    atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
-    return result
+
+
+def _reported_metrics(by_subset: dict[str, dict]) -> dict[str, dict]:
+    """Per subset, the table's metrics and the sample count (the per-class figures and confusion matrix left out)."""
+    return {subset: {k: v for k, v in values.items() if k in METRICS or k == "n"} for subset, values in by_subset.items()}
 
 
 def finished_run_differences(plan: ResultsPlan, configuration: Configuration, seed: int) -> list[str]:

@@ -28,7 +28,7 @@ from .plots import plot_confusion_matrix, plot_training_curves
 from ..model.modeling import FUSIONS, WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
 from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
-                        read_best_score)
+                        read_best_score, write_best_score)
 from .input_format import record_input_format
 from .calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
 from .evaluate import (evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict,
@@ -155,6 +155,7 @@ class TwoStageTrainer:
         if not trained:
             raise ConfigError("both stages have 0 epochs: nothing to train")
         self.is_main = rank_zero_only.rank == 0  # under DDP only rank 0 evaluates and writes files
+        self.choosing_stage = len(trained) > 1  # the final model is then chosen by the stages' validation scores
         if self.is_main and not resume and prepare_run_dir(out, overwrite):
             print(f"replacing the earlier run in {out}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
@@ -216,15 +217,18 @@ class TwoStageTrainer:
         # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
         last = self.out / stage_name / "checkpoints" / "last.ckpt"
+        cached = config.train.feature_cache and stage.freeze_backbones
         with ExitStack() as features:
             stage_data = datamodule
             if stage.balanced is not None and stage.balanced != config.data.balanced:
                 stage_data = datamodule.with_sampling(stage.balanced)
-            if config.train.feature_cache and stage.freeze_backbones:
+            if cached:
                 stage_data = features.enter_context(self._cached_features(stage_name, model, stage_data))
             best_dir = self.train_stage(stage_name, stage, model, preprocessor, stage_data,
                                         ckpt_path=last if resume and last.is_file() else None)
         model.load_state_dict(load_file(str(best_dir / WEIGHTS_NAME)))
+        if cached and self.choosing_stage:
+            self._score_on_live_encoders(stage_name, stage, model, datamodule)
         if not self.is_main:
             return {}, None
         test_predictions = predict(model, datamodule, "test", config.train)
@@ -245,6 +249,24 @@ class TwoStageTrainer:
             tables = cached_tables(model, datamodule, ("train", "val"), train_config.feature_cache_views,
                                    evaluation_device(train_config), self.is_main, self.progress, folder)
             yield datamodule.with_encoder_outputs(tables)
+
+    def _score_on_live_encoders(self, stage_name: str, stage, model, datamodule) -> None:
+        """Validate the stage's best weights (loaded in `model`) as a stage with trainable encoders validates: the
+        encoders run on the inputs, not float16 features read from the cache. Its score file then holds this value,
+        and the value training logged as `cached_value`, so the final-model choice compares scores of one path.
+        Every rank validates (a Lightning run under DDP); rank 0 writes."""
+        score_file = self.out / stage_name / BEST_SCORE
+        record = read_best_score(score_file)
+        if record is None:  # the monitor was never logged: nothing to compare
+            return
+        trainer = make_trainer(self.config.train, max_epochs=1, callbacks=[], loggers=False)
+        trainer.validate(EmoXFormerModule(model, datamodule.names, self.config.train, stage), datamodule=datamodule,
+                         verbose=False)
+        live_value = float(trainer.callback_metrics[record["monitor"]])
+        if self.is_main:  # a stage resumed after this ran has already replaced its logged value: keep that one
+            write_best_score(score_file, record["monitor"], record["mode"], live_value, record["epoch"],
+                             cached_value=record.get("cached_value", record["value"]))
+        trainer.strategy.barrier()
 
     def _select_final_model(self, model, trained: list[str]) -> dict:
         """Load the best weights of the stage that validated best, whatever the model holds now (a resumed run
