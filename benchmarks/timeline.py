@@ -108,7 +108,10 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=2.0)
     parser.add_argument("--hop", type=float, default=1.0)
     parser.add_argument("--no-transcript", action="store_true", help="time faces and voice only")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     predictor, described = build_predictor(args)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "talk.mp4"
