@@ -143,7 +143,7 @@ def test_windows_without_a_face_are_scored_from_their_sound(predictor, tmp_path)
     assert [away[f"p_{e}"] for e in EMOTIONS] == pytest.approx([away[f"audio_p_{e}"] for e in EMOTIONS], abs=1e-6)
     with_face = timeline[timeline["faces"] > 0]
     assert len(with_face) == 4 and (with_face["modalities"] == "audio+image").all()
-    assert any(note.startswith("no face in 1 of 5 windows (first at 2 s)") for note in timeline.attrs["notes"])
+    assert timeline.attrs["notes"] == ["no face in 1 of 5 windows (first at 2 s); those were scored from their sound"]
 
 
 def test_a_video_without_sound_is_scored_from_the_faces_with_a_note(predictor, tmp_path):
@@ -158,7 +158,9 @@ def test_windows_with_nothing_to_score_have_an_empty_label(predictor, tmp_path):
     timeline = predictor.timeline(video, window=1, hop=1)
     assert timeline["label"][:2].isin(EMOTIONS).all() and timeline["label"].tolist()[2:] == ["", ""]
     assert timeline["notes"].tolist()[2:] == ["no face; nothing to score"] * 2
-    assert "2 of 4 windows had nothing to score" in " ".join(timeline.attrs["notes"])
+    assert timeline.attrs["notes"][1:] == ["no face in 2 of 4 windows (first at 2 s); they had nothing else to score",
+                                           ("2 of 4 windows had nothing to score (no face, no usable sound, no "
+                                            "transcript): their label is empty")]
 
 
 def test_the_transcript_gives_each_window_the_lines_it_overlaps(predictor, tmp_path):

@@ -251,7 +251,7 @@ class TimelineOutputs:
     """What the page shows for a video over time: the plot (RGB pixels), the table and notes (Markdown)."""
 
     plot: np.ndarray | None
-    table: "object | None"  # a pandas DataFrame, one row per window
+    table: object | None  # a pandas DataFrame, one row per window
     report: str
 
 

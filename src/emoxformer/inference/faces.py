@@ -27,7 +27,7 @@ def find_largest_face(image: np.ndarray, short_side: int | None = None) -> tuple
     faces = _cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
     if len(faces) == 0:
         return None
-    x, y, w, h = (int(round(v / scale)) for v in max(faces, key=lambda f: f[2] * f[3]))
+    x, y, w, h = (round(float(v) / scale) for v in max(faces, key=lambda f: f[2] * f[3]))
     return x, y, w, h
 
 

@@ -205,7 +205,8 @@ def video_timeline(predictor, video, window: float = 2.0, hop: float = 1.0, tran
             if total is not None:
                 bar.update(max(0.0, total - bar.n))
     frame = pd.DataFrame(rows, columns=timeline_columns())
-    frame.attrs["notes"] = notes + frames.notes + _summary_notes(frame)
+    rest = " and ".join(name for name, has in (("sound", use_audio), ("transcript", cues is not None)) if has)
+    frame.attrs["notes"] = notes + frames.notes + _summary_notes(frame, rest)
     frame.attrs["video"] = str(video)
     frame.attrs["fusion"] = predictor.fusion
     return frame
@@ -306,13 +307,13 @@ def _row(scored: _Scored, prediction) -> dict:
     return row
 
 
-def _summary_notes(frame) -> list[str]:
+def _summary_notes(frame, rest: str) -> list[str]:
     notes = []
     count = len(frame)
     no_face = frame["notes"].str.contains("no face", regex=False)
     if no_face.any():
         notes.append(f"no face in {int(no_face.sum())} of {count} windows (first at {frame['start'][no_face].iloc[0]:g} s); "
-                     "those were scored from the sound and transcript they have")
+                     + (f"those were scored from their {rest}" if rest else "they had nothing else to score"))
     silent = frame["notes"].str.contains("audio is silent", regex=False)
     if silent.any():
         notes.append(f"the sound is silent in {int(silent.sum())} of {count} windows; those were scored without it")
