@@ -107,6 +107,7 @@ SMOKE_RUNS = {
     "speech_lstm_step.py": ["--batch-size", "2", "--repeats", "1"],
     "stage1_cache.py": ["--epochs", "2", "--samples", "12", "--val-samples", "6", "--width", "32", "--layers", "1"],
     "stage2_dispatch.py": ["--batch-size", "6", "--repeats", "1", "--width", "32", "--layers", "1"],
+    "timeline.py": ["--seconds", "3"],
 }
 # On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes.
 SLOW_SMOKE = set(SMOKE_RUNS) - {"inference.py"}

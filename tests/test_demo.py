@@ -14,9 +14,8 @@ from emoxformer.data.sample_data import draw_face, synthesize_voice
 from emoxformer.demo.examples import make_examples
 from emoxformer.demo.logic import (
     DIALOGUE, FUSED_ROW, VIDEO_OVERRIDES, DemoInputs, draw_face_box, inputs_report, modality_rows,
-    modality_table_html, page_outputs, resolve_model_dir, run_demo,
+    modality_table_html, page_outputs, resolve_model_dir, run_demo, timeline_outputs,
 )
-from emoxformer.errors import EmoXFormerError, ModelLoadError
 from emoxformer.inference import Predictor
 from emoxformer.inference.faces import crop_face, find_largest_face, margin_box
 from emoxformer.model.config import EmoXFormerConfig
@@ -202,6 +201,22 @@ def test_an_unusable_video_lets_the_other_files_count(predictor, three_inputs, t
     result = run_demo(predictor, DemoInputs(**three_inputs, video=str(tmp_path / "broken.mp4")))
     assert result.used == ["text", "audio", "image"] and list(result.refused) == ["video"]
     assert result.refused["video"].startswith("broken.mp4")
+
+
+def test_a_video_over_time_gives_the_plot_and_the_table_of_the_timeline(predictor, tmp_path):
+    voice = synthesize_voice(np.random.default_rng(1), 3, actor=2, seconds=3.0, rate=16_000)
+    video = str(write_video(tmp_path / "talk.mp4", draw_face(np.random.default_rng(2), "happy", side=144), voice, 16_000,
+                            seconds=3.0))
+    shown = timeline_outputs(predictor, video, window=2, hop=1)
+    expected = predictor.timeline(video, window=2, hop=1)
+    assert shown.table["emotion"].tolist() == expected["label"].tolist() and len(shown.table) == 2
+    assert list(shown.table.columns) == ["from (s)", "to (s)", "emotion", "confidence", "face", "voice", "text", "notes"]
+    assert shown.plot.ndim == 3 and shown.plot.shape[2] == 3 and shown.plot.shape[1] > 800
+    assert shown.report.startswith("2 windows of 2 s, one every 1 s")
+    (tmp_path / "talk.srt").write_text("1\n00:00:01 --> 00:00:02\nhi\n")
+    refused = timeline_outputs(predictor, video, transcript=str(tmp_path / "talk.srt"))
+    assert refused.plot is None and refused.report.startswith("**Refused:** talk.srt, line 2: expected a cue time range")
+    assert timeline_outputs(predictor, None).report == "Upload a video to see its emotion over time."
 
 
 # ----------------------------------------------------------------------------- the face box

@@ -320,16 +320,84 @@ def _cmd_predict(args) -> int:
     from .errors import InputError
     from .inference import Predictor
 
+    timeline = _check_timeline_options(args)
     predictor = Predictor.from_pretrained(args.model, revision=args.revision, device=args.device, detect_faces=not args.no_face_detect, fusion=args.fusion,
                                           max_audio_seconds=args.max_audio_seconds, max_image_pixels=args.max_image_pixels)
     if args.batch:
         return _predict_csv(predictor, args)
+    if timeline:
+        return _predict_timeline(predictor, args)
     if not any((args.text, args.audio, args.image, args.video)):
         raise InputError("no input given: pass --text, --audio, --image, --video or --batch FILE.csv")
     prediction = predictor.predict(text=args.text, audio=args.audio, image=args.image, video=args.video,
                                    context=_context_turns(args), speaker=args.speaker)
     print(json.dumps(prediction.to_dict(), indent=2) if args.json else _format_prediction(prediction))
     return 0
+
+
+def _check_timeline_options(args) -> bool:
+    """Whether a timeline is asked for (--timeline or --plot), its options checked before the model loads."""
+    from pathlib import Path
+
+    from .errors import InputError
+    from .inference.timeline import check_plot_path
+
+    wanted = bool(args.timeline or args.plot)
+    if not wanted:
+        given = [f"--{name}" for name in ("window", "hop", "transcript") if getattr(args, name) is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} with --timeline FILE.csv or --plot FILE.png")
+        return False
+    if not args.video or args.batch:
+        raise InputError("--timeline and --plot need --video FILE (and no --batch)")
+    if args.text or args.context or args.context_file or args.speaker:
+        raise InputError("a timeline takes its text from --transcript FILE.srt or .vtt (times for each line), not --text")
+    if args.audio or args.image:
+        raise InputError("a timeline reads the video's own sound and frames: drop --audio and --image")
+    if args.plot:
+        check_plot_path(args.plot)
+    for option, output in (("--timeline", args.timeline), ("--plot", args.plot)):
+        if output is None:
+            continue
+        if Path(output).exists() and not args.overwrite:
+            raise InputError(f"{output}: exists; pass --overwrite to replace it, or {option} another file")
+        if not Path(output).parent.is_dir():
+            raise InputError(f"{output}: its folder does not exist")
+    return True
+
+
+def _predict_timeline(predictor, args) -> int:
+    from pathlib import Path
+
+    from .inference.timeline import save_timeline_csv, save_timeline_plot, segments
+
+    window = 2.0 if args.window is None else args.window
+    hop = 1.0 if args.hop is None else args.hop
+    frame = predictor.timeline(args.video, window=window, hop=hop, transcript=args.transcript, progress=not args.no_progress)
+    written = []
+    if args.timeline:
+        written.append(f"the table to {save_timeline_csv(frame, args.timeline)}")
+    if args.plot:
+        written.append(f"the plot to {save_timeline_plot(frame, args.plot, Path(args.video).name)}")
+    if args.json:
+        records = json.loads(frame.to_json(orient="records"))
+        print(json.dumps({"windows": records, "notes": frame.attrs["notes"]}, indent=2))
+        return 0
+    print(f"{len(frame)} windows of {window:g} s, one every {hop:g} s; wrote {' and '.join(written)}")
+    runs = [f"{_clock(a)}-{_clock(b)} {label or '(nothing to score)'}" for a, b, label in segments(frame)]
+    shown = runs[:TIMELINE_RUNS_SHOWN] + ([f"... {len(runs) - TIMELINE_RUNS_SHOWN} more"] if len(runs) > TIMELINE_RUNS_SHOWN else [])
+    print("emotion over time: " + ", ".join(shown))
+    for note in frame.attrs["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
+TIMELINE_RUNS_SHOWN = 12  # the printed summary's runs of one emotion; the CSV has every window
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"
 
 
 def _context_turns(args) -> list[str]:
@@ -634,9 +702,17 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--audio", help="speech file (wav, flac, ogg, mp3; any rate, mono or stereo)")
     pred.add_argument("--image", help="photo with a face (the largest face is cropped) or a face crop with --no-face-detect")
     pred.add_argument("--video", help="video file: audio track and sampled frames (combined with --text if given)")
+    pred.add_argument("--timeline", metavar="CSV", help="with --video: the emotion over time, one row per window "
+                      "(start, end, the fused label and probabilities, each modality's own answer) written to CSV")
+    pred.add_argument("--plot", metavar="PNG", help="with --video: a plot of the probabilities over time (each modality "
+                      "and fused) with the dominant emotion as a band (.png, .svg, .pdf or .jpg)")
+    pred.add_argument("--window", type=float, metavar="SECONDS", help="timeline window length (default 2)")
+    pred.add_argument("--hop", type=float, metavar="SECONDS", help="timeline: a window starts every HOP seconds (default 1)")
+    pred.add_argument("--transcript", metavar="SRT", help="timeline: the video's transcript with times (SRT or WebVTT); "
+                      "each window gets the text of the lines it overlaps")
     pred.add_argument("--batch", help="CSV with columns text,audio,image,video (any subset; relative paths from the CSV's folder)")
     pred.add_argument("--output", help="output CSV for --batch (default FILE_predictions.csv)")
-    pred.add_argument("--overwrite", action="store_true", help="replace an existing --batch output file")
+    pred.add_argument("--overwrite", action="store_true", help="replace an existing --batch, --timeline or --plot output file")
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pred.add_argument("--no-face-detect", action="store_true", help="images are already cropped faces")
     pred.add_argument("--fusion", choices=("model", "late"),
@@ -644,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "each modality's calibrated answer); default: the one that validated better, saved with the model")
     pred.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     _add_input_limits(pred)
-    pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch")
+    pred.add_argument("--no-progress", action="store_true", help="no progress bar for --batch and --timeline")
     pred.set_defaults(func=_cmd_predict)
 
     push = commands.add_parser(

@@ -314,7 +314,7 @@ def read_video(path, max_frames: int, target_rate: int, max_seconds: float,
             # held in memory whatever the video's length.
             for frame in container.decode(*[s for s in (video, sound) if s is not None]):
                 if isinstance(frame, av.AudioFrame):
-                    chunks.append(_planar_to_frames(_to_float(frame.to_ndarray()), sound.channels))
+                    chunks.append(planar_to_frames(float_samples(frame.to_ndarray()), sound.channels))
                     continue
                 if seen % stride == 0:
                     frames.append(frame.to_ndarray(format="rgb24"))
@@ -330,13 +330,13 @@ def read_video(path, max_frames: int, target_rate: int, max_seconds: float,
     return [frames[i] for i in picks], audio
 
 
-def _to_float(chunk: np.ndarray) -> np.ndarray:
+def float_samples(chunk: np.ndarray) -> np.ndarray:
     if np.issubdtype(chunk.dtype, np.integer):
         return chunk.astype(np.float32) / float(np.iinfo(chunk.dtype).max + 1)
     return chunk.astype(np.float32)
 
 
-def _planar_to_frames(chunk: np.ndarray, channels: int) -> np.ndarray:
+def planar_to_frames(chunk: np.ndarray, channels: int) -> np.ndarray:
     """PyAV gives planar audio as [channels, n] and packed audio as [1, n * channels]; return [n, channels]."""
     if chunk.shape[0] == channels and channels > 1:
         return chunk.T

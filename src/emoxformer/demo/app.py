@@ -10,7 +10,7 @@ from ..inference import Predictor
 from ..inference.predictor import MODALITY_NAMES
 from ..labels import NUM_CLASSES
 from .examples import make_examples
-from .logic import DemoInputs, page_outputs
+from .logic import DemoInputs, page_outputs, timeline_outputs
 
 CSS = """
 .per-modality { border-collapse: collapse; width: 100%; }
@@ -78,6 +78,25 @@ def build_app(predictor: Predictor, model_name: str, examples_folder: str | Path
                       outputs=[label, table, report, face])
         predict.click(**wiring)
         text.submit(**wiring)
+
+        with gr.Accordion("Emotion over time in the video", open=False):
+            with gr.Row():
+                window = gr.Number(2.0, label="Window (s)", minimum=0.1, elem_id="timeline-window")
+                hop = gr.Number(1.0, label="A window every (s)", minimum=0.1, elem_id="timeline-hop")
+                transcript = gr.File(label="Transcript with times (.srt or .vtt, optional)", file_types=[".srt", ".vtt"],
+                                     type="filepath", elem_id="timeline-transcript")
+            over_time = gr.Button("Show emotion over time", elem_id="timeline-button")
+            timeline_plot = gr.Image(label="Probabilities over time, and the dominant emotion", interactive=False,
+                                     elem_id="timeline-plot")
+            timeline_table = gr.Dataframe(label="One row per window", interactive=False, elem_id="timeline-table")
+            timeline_report = gr.Markdown(elem_id="timeline-report")
+
+        def on_timeline(video, window, hop, transcript, detect):
+            shown = timeline_outputs(predictor, video, window, hop, transcript, detect)
+            return shown.plot, shown.table, shown.report
+
+        over_time.click(on_timeline, inputs=[video, window, hop, transcript, detect],
+                        outputs=[timeline_plot, timeline_table, timeline_report])
     return app
 
 

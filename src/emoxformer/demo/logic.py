@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError, ModelLoadError
 from ..inference import FaceCrop, Prediction, Predictor
+from ..labels import EMOTIONS
 
 DEFAULT_MODEL = Path("emoxformer-runs/quickstart/best")  # where `emoxformer quickstart` puts its model by default
 INPUT_NAMES = ("text", "audio", "image", "video")
@@ -249,3 +250,37 @@ def page_outputs(predictor: Predictor, inputs: DemoInputs) -> PageOutputs:
     face_image = draw_face_box(result.face.image, result.face.box) if result.face is not None else None
     probabilities = result.prediction.probabilities if result.prediction else None
     return PageOutputs(probabilities, modality_table_html(modality_rows(result)), inputs_report(result), face_image)
+
+
+# ----------------------------------------------------------------------------- emotion over time (a video)
+TIMELINE_COLUMNS = {"start": "from (s)", "end": "to (s)", "label": "emotion", "image_label": "face",
+                    "audio_label": "voice", "text_label": "text", "notes": "notes"}
+
+
+@dataclass
+class TimelineOutputs:
+    """What the page shows for a video over time: the plot (RGB pixels), the table and notes (Markdown)."""
+
+    plot: np.ndarray | None
+    table: object | None  # a pandas DataFrame, one row per window
+    report: str
+
+
+def timeline_outputs(predictor: Predictor, video: str | None, window: float = 2.0, hop: float = 1.0,
+                     transcript: str | None = None, detect_faces: bool = True) -> TimelineOutputs:
+    """`Predictor.timeline` of the uploaded video (the call behind `emoxformer predict --timeline`), drawn as the
+    command's --plot draws it; an unusable video or transcript gives its reason instead."""
+    from ..inference.timeline import figure_pixels, timeline_figure
+
+    if not video:
+        return TimelineOutputs(None, None, "Upload a video to see its emotion over time.")
+    try:
+        frame = predictor.timeline(video, window=window, hop=hop, transcript=transcript or None, detect_faces=detect_faces)
+    except InputError as error:
+        message = _without_folders(_without_folders(str(error), video), transcript)
+        return TimelineOutputs(None, None, f"**Refused:** {message}")
+    plot = figure_pixels(timeline_figure(frame, Path(video).name))
+    table = frame[list(TIMELINE_COLUMNS)].rename(columns=TIMELINE_COLUMNS)
+    table.insert(3, "confidence", frame[[f"p_{e}" for e in EMOTIONS]].max(axis=1).round(3))
+    report = [f"{len(frame)} windows of {window:g} s, one every {hop:g} s"] + [f"**Note:** {n}" for n in frame.attrs["notes"]]
+    return TimelineOutputs(plot, table, "  \n".join(report))

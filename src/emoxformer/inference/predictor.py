@@ -211,12 +211,35 @@ class Predictor:
             base["audio"] = inputs.audio
         # One sample per sampled frame: the face of that frame with the whole audio track and transcript.
         fused, alone = self.answers([{**base, "vision": face} for face in faces])
+        prediction = self.frames_prediction(fused, alone, [m for m in MODALITIES if m in base or m == "vision"])
+        prediction.notes = notes
+        return prediction
+
+    def frames_prediction(self, fused: np.ndarray, alone: dict[str, np.ndarray], modalities: Sequence[str]) -> Prediction:
+        """One answer from the `answers` of samples that share their sound and text and differ in the face (one
+        sample per sampled frame; a single sample without a face): the mean over the frames, fused and of the
+        faces alone, beside the sound's and the text's own answers. `modalities`: those the samples have."""
         per_modality = {MODALITY_NAMES[m]: _as_dict(alone[m].mean(0) if m == "vision" else alone[m][0])
-                        for m in MODALITIES if m in base or m == "vision"}
+                        for m in MODALITIES if m in modalities}
         return Prediction(
-            probabilities=_as_dict(fused.mean(0)), modalities=tuple(per_modality), per_modality=per_modality, notes=notes,
+            probabilities=_as_dict(fused.mean(0)), modalities=tuple(per_modality), per_modality=per_modality,
             fusion=self.fusion if len(per_modality) > 1 else None,
         )
+
+    def timeline(self, video, window: float = 2.0, hop: float = 1.0, transcript=None, detect_faces: bool | None = None,
+                 progress: bool = False, frames_per_window: int = 4):
+        """The emotion of a video over time, as a pandas DataFrame with one row per window of `window` seconds,
+        one every `hop` seconds: start, end, the fused label and probabilities (p_<emotion>), the modalities
+        used, the faces found, each modality's own answer (image_label, image_p_<emotion>, and the same for audio
+        and text), the window's transcript and notes; notes on the whole video in `.attrs["notes"]`.
+
+        `transcript`: an SRT or WebVTT file whose cues give each window its text. The video is decoded once and
+        scored window by window (memory stays flat however long it is), `frames_per_window` faces a window, each
+        with the window's sound and text as `predict(video=...)` scores a clip; a window without a face is scored
+        from its sound and text. `progress`: a progress bar."""
+        from .timeline import video_timeline
+
+        return video_timeline(self, video, window, hop, transcript, detect_faces, progress, frames_per_window)
 
     def _video_faces(self, video, frames: list[np.ndarray], detect: bool) -> tuple[list, list[str]]:
         """Prepared faces of the sampled frames that show one (all frames when detection is off, or when none
