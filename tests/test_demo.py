@@ -17,7 +17,7 @@ from emoxformer.demo.logic import (
     modality_table_html, page_outputs, resolve_model_dir, run_demo, timeline_outputs,
 )
 from emoxformer.inference import Predictor
-from emoxformer.inference.faces import crop_face, find_largest_face, margin_box
+from emoxformer.faces import crop_face, find_largest_face, margin_box
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.modeling import EmoXFormer
 from media_factory import write_video
@@ -245,7 +245,7 @@ def test_a_request_decodes_the_image_and_looks_for_its_face_once(predictor, thre
     """The image alone, the fused answer and the drawn box all use the one face the Predictor located."""
     import PIL.Image
 
-    from emoxformer.inference import faces
+    from emoxformer import faces
 
     opened, searched = [], []
     open_image, cascade = PIL.Image.open, faces._cascade()

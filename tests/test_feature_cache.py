@@ -114,9 +114,9 @@ def test_replicated_ravdess_is_encoded_once_per_clip(sample_root):
     clips = len(dm.records["ravdess"].train)
     assert len(dm.splits["ravdess"]["train"]) == 7 * clips
     for views in (1, 3):
-        table = cached_tables(model, dm, ("train",), views, torch.device("cpu"), progress=False)[("ravdess", "train")]
+        table = cached_tables(model, dm, ("train",), views, torch.device("cpu"), progress=False)[("ravdess", "train", "audio")]
         assert len(table.offsets) - 1 == clips * views  # rows on disk: one per clip and view, not per replica
-        dataset = dm.with_encoder_outputs({("ravdess", "train"): table}).splits["ravdess"]["train"]
+        dataset = dm.with_encoder_outputs({("ravdess", "train", "audio"): table}).splits["ravdess"]["train"]
         for index in (0, clips - 1):
             for copy in range(1, 7):
                 replica = index + copy * clips

@@ -16,7 +16,7 @@ from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.data.records import AudioRecord, ImageRecord, TextRecord
 from emoxformer.data.sample_data import draw_face, synthesize_voice
 from emoxformer.errors import InputError, ModelLoadError
-from emoxformer.inference.faces import find_largest_face
+from emoxformer.faces import find_largest_face
 from emoxformer.labels import EMOTIONS
 from emoxformer.model.preprocessing import Preprocessor
 from emoxformer.training.evaluate import predict

@@ -11,7 +11,7 @@ from emoxformer.config import load_config
 from emoxformer.data.context import context_texts, dialogue_text
 from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.errors import InputError
-from emoxformer.inference.faces import find_largest_face
+from emoxformer.faces import find_largest_face
 from emoxformer.inference.media import read_image
 from emoxformer.labels import EMOTIONS
 from emoxformer.model.config import EmoXFormerConfig

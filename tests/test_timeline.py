@@ -12,7 +12,7 @@ from emoxformer.cli import main
 from emoxformer.data.sample_data import draw_face, synthesize_voice
 from emoxformer.errors import InputError
 from emoxformer.inference import Predictor
-from emoxformer.inference.faces import crop_face, find_largest_face
+from emoxformer.faces import crop_face, find_largest_face
 from emoxformer.inference.media import VideoStream
 from emoxformer.inference.processor import EmoXFormerProcessor
 from emoxformer.inference.subtitles import Cue, parse_subtitles, read_subtitles, text_between

@@ -355,7 +355,7 @@ def test_the_epoch_line_shows_the_score_that_selects(capsys):
         (line,) = progress_callbacks("stage1", progress=True, terminal=False, monitor=monitor)
         line.on_train_epoch_end(trainer, None)
         printed = capsys.readouterr().out
-        assert printed.startswith(f"stage1 epoch 1/2: train loss 1.5000, val loss 1.2500") and shown in printed
+        assert printed.startswith("stage1 epoch 1/2: train loss 1.5000, val loss 1.2500") and shown in printed
         assert printed.count("val ") == (1 if monitor == "val/loss" else 2), printed
 
 
@@ -526,6 +526,8 @@ def test_the_stage_choice_compares_stage1_validated_on_live_encoders(sample_root
         return -tokens, offsets
 
     monkeypatch.setattr(feature_cache, "build_table", distorted_table)
+    # A cache of its own: tables other tests built from the same data and encoders would be read, not distorted.
+    monkeypatch.setenv("EMOXFORMER_CACHE", str(tmp_path / "cache"))
     config = tiny_config(sample_root, "train.stage1.lr=3e-3", "train.stage1.epochs=2", "train.stage2.epochs=1")
     out = tmp_path / "run"
     metrics = TwoStageTrainer(config, out, progress=False).run().to_dict()

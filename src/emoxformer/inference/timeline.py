@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..labels import EMOTIONS
 from ..media import resample, to_mono
 from ..model.config import MODALITIES
-from .faces import crop_face, find_largest_face
+from ..faces import crop_face, find_largest_face, is_face_sized
 from .media import MIN_AUDIO_SECONDS, VideoStream, check_audio
 from .processor import MODALITY_NAMES
 from .subtitles import read_subtitles, text_between
@@ -241,7 +241,7 @@ class _FramePreparer:
         box = find_largest_face(frame, DETECT_SHORT_SIDE)
         if box is not None:
             return prepare(crop_face(frame, box))
-        if self.predictor._is_face_sized(frame):
+        if is_face_sized(frame, self.predictor.preprocessor.config.image_size):
             if not self.notes:
                 height, width = frame.shape[:2]
                 self.notes.append(f"no face found in some {width}x{height} frames; the whole frames were used as the face")
