@@ -1,0 +1,41 @@
+"""Score a stage's best model of a finished or running training run as the run's end scores the final model: fit
+the per-modality temperatures on validation, choose the fusion on the label-matched validation examples, then the
+paired test and RAVDESS with transcripts for both fusions, and each test set. Usage:
+
+    python scripts/fusion_eval.py RUN_DIR stage1        # writes RUN_DIR/stage1_fusion_eval.json and prints it
+
+Used for RESULTS.md's fusion measurement of a stage-1 model; not covered by the tests.
+"""
+import json
+import sys
+from pathlib import Path
+
+from emoxformer.config import load_config
+from emoxformer.data.datamodule import EmoDataModule
+from emoxformer.inference.processor import EmoXFormerProcessor
+from emoxformer.model.modeling import EmoXFormer
+from emoxformer.model.preprocessing import Preprocessor
+from emoxformer.training.calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
+from emoxformer.training.evaluate import evaluate_predictions, fit_temperature, paired_test_metrics, predict, transcript_metrics
+
+run, stage = Path(sys.argv[1]), sys.argv[2]
+config = load_config(run / "config.yaml")
+config.data.ravdess_transcripts = True
+model = EmoXFormer.from_pretrained(run / stage / "best").eval()
+preprocessor = Preprocessor.for_model(model.config, run / stage / "best")
+dm = EmoDataModule(config.data, preprocessor, batch_size=32, eval_batch_size=128, num_workers=0, seed=config.train.seed, progress=False)
+dm.setup()
+model.config.modality_priors = training_priors(dm.records, model.config.num_classes)
+reset_calibration(model)
+validation = predict(model, dm, "val", config.train)
+model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
+model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+out = {"temperatures": model.config.modality_temperatures}
+paired_val = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed, split="val")
+out["fusion_choice"] = choose_inference_fusion(paired_val)
+out["paired_test"] = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed)
+out["transcripts"] = transcript_metrics(model, dm, EmoXFormerProcessor.from_preprocessor(preprocessor), config.train)
+test = predict(model, dm, "test", config.train)
+out["test"] = {k: {m: v[m] for m in ("accuracy", "weighted_f1")} for k, v in evaluate_predictions(test, dm).items()}
+print(json.dumps(out, indent=1))
+(run / f"{stage}_fusion_eval.json").write_text(json.dumps(out, indent=1))
