@@ -1,6 +1,7 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from emoxformer.cli import main
 from emoxformer.config import load_config
@@ -111,6 +112,7 @@ def test_paired_test_covers_every_subset(sample_root):
     assert all(metrics["model"][s] == metrics["late"][s] for s in ("t", "a", "v"))  # one modality: no fusion
 
 
+@pytest.mark.slow  # trains every setting of the ablation
 def test_ablate_writes_one_table(sample_root, tmp_path, capsys):
     tiny = ["model.hidden_size=16", "model.builtin_width=16", "model.fusion_layers=1", "model.builtin_text_layers=1",
             "data.samples_per_epoch=64", "train.stage1.epochs=1", "train.stage2.epochs=1"]

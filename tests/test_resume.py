@@ -71,6 +71,7 @@ def _assert_close(value, expected, where="metrics.json"):
         assert value == expected, where
 
 
+@pytest.mark.slow  # two runs killed and resumed against an uninterrupted one: minutes
 @pytest.mark.parametrize("stage", ["stage1", "stage2"])
 def test_sigkill_then_resume_matches_uninterrupted_run(sample_root, tmp_path, reference, stage):
     reference_run, reference = reference, _metrics(reference)

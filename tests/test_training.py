@@ -433,6 +433,7 @@ def test_dataset_weights_weight_each_samples_training_loss(sample_root):
         tiny_config(sample_root, "train.dataset_weights={ravdess: 3}", "data.datasets=[meld]")
 
 
+@pytest.mark.slow  # two full training runs
 def test_a_stage_can_sample_balanced_while_the_other_does_not(sample_root, tmp_path):
     """train.stage1.balanced=true: stage 1's epochs draw a third from each dataset; stage 2 keeps data.balanced=false
     (draws in proportion to the datasets' sizes); the run's datamodule itself is not changed."""
