@@ -34,6 +34,8 @@ a corpus of hundreds of thousands of large images wants lazy loading, which this
 """
 from __future__ import annotations
 
+from functools import partial
+
 import csv
 import io
 import json
@@ -423,11 +425,15 @@ def _to_records(rows: list[_Row], name: str, modality: str, result: SplitRecords
 
 
 # ----------------------------------------------------------------------------- registry, evaluation
+def current_entry(entry, data_config):
+    """The `data.extra` entry named as `entry` in `data_config` (so a config reads its own manifest), else `entry`."""
+    return next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
+
+
 def manifest_spec(entry) -> DatasetSpec:
     """The dataset of `entry` (a `data.extra` item). Its reader takes the entry of that name from the data config it
     is given (so a config's own manifest is read), else this one."""
-    def current(data_config):
-        return next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
+    current = partial(current_entry, entry)
 
     def read(folder: Path, data_config) -> SplitRecords:
         return read_manifest(current(data_config), data_config)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,7 +33,8 @@ from ..errors import ConfigError, DataError
 from ..media import MediaError, audio_info
 from ..model.config import MODALITIES
 from .errors_policy import BadRowPolicy
-from .manifest import _describe, _read_table, _text, canonical_split, hold_out_validation, label_map, manifest_files
+from .manifest import (_describe, _read_table, _text, canonical_split, current_entry, hold_out_validation, label_map,
+                       manifest_files)
 from .records import MultiRecord, SplitRecords
 from .specs import DatasetSpec
 from .text_cleaning import clean_utterance
@@ -64,8 +66,7 @@ def corpus_modalities(manifest: str | dict) -> tuple[str, ...]:
 def multimodal_spec(entry) -> DatasetSpec:
     """The dataset of a `data.extra` entry of modality multi (its reader takes that entry from the config it is
     given, as single-modality manifest corpora do)."""
-    def current(data_config):
-        return next((e for e in getattr(data_config, "extra", None) or () if e.name == entry.name), entry)
+    current = partial(current_entry, entry)
 
     def read(folder: Path, data_config) -> SplitRecords:
         return read_multimodal_manifest(current(data_config), data_config, every_row=False)
