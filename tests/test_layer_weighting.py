@@ -30,13 +30,27 @@ def test_the_weighted_sum_of_every_hidden_state(tiny_backbones):
         hidden, valid = encoder(**inputs)
         states = encoder.backbone(**inputs, output_hidden_states=True).hidden_states
     assert len(states) == 3  # the embeddings and two layers
-    expected = sum(w * s for w, s in zip(logits.softmax(0), states))
+    normalised = [torch.nn.functional.layer_norm(s, s.shape[-1:]) for s in states]
+    expected = sum(w * s for w, s in zip(logits.softmax(0), normalised))
     torch.testing.assert_close(hidden, expected)
     assert valid.tolist() == inputs["attention_mask"].bool().tolist()
     last = build_encoder("text", EmoXFormerConfig(text_backbone=tiny_backbones["text"], modalities=["text"])).eval()
     assert getattr(last, "layer_weights", None) is None
     with torch.no_grad():
         torch.testing.assert_close(last(**inputs)[0], states[-1])
+
+
+def test_one_layer_s_scale_does_not_decide_the_weighted_sum():
+    """Regression: Whisper-base's middle layers hold a few tokens near 500 (the rest within about 4); summed raw,
+    they swamped every other layer and a RAVDESS model stayed at chance. Each layer is normalised first."""
+    from emoxformer.model.layers import LayerWeights
+
+    weights = LayerWeights(3)
+    states = torch.randn(2, 5, 3, 8)
+    loud = states.clone()
+    loud[:, :, 1] *= 500.0
+    torch.testing.assert_close(weights(loud), weights(states), atol=1e-4, rtol=1e-4)  # up to layer_norm's epsilon
+    assert weights(states).abs().max() < 10
 
 
 def test_the_layer_weights_train_over_a_frozen_backbone(tiny_backbones):

@@ -17,7 +17,12 @@ WEIGHTS_NAME = "layer_weights"  # the encoder's submodule; the feature cache's k
 
 
 class LayerWeights(nn.Module):
-    """softmax(logits) over the layers, summed with the layers' states; uniform at the start."""
+    """softmax(logits) over the layers, summed with the layers' states, each layer's states layer-normalised first
+    (no learned scale; as SUPERB's weighted sum does); uniform at the start.
+
+    Without the normalisation one layer's scale decides the sum: Whisper-base's middle layers carry a few tokens
+    with activations near 500 (the others within about 4), and a model over the raw sum of RAVDESS clips stayed at
+    chance (train accuracy 16 % after 5 epochs; with the normalisation 70 % validation accuracy after 4)."""
 
     def __init__(self, layers: int):
         super().__init__()
@@ -27,7 +32,8 @@ class LayerWeights(nn.Module):
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:
         """[..., layers, width] -> [..., width]"""
         weights = self.logits.softmax(0).to(stacked.dtype)
-        return torch.einsum("...lw,l->...w", stacked, weights)
+        normalised = nn.functional.layer_norm(stacked, stacked.shape[-1:])
+        return torch.einsum("...lw,l->...w", normalised, weights)
 
 
 class LayerChoice(nn.Module):
