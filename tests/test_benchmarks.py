@@ -109,7 +109,8 @@ SMOKE_RUNS = {
     "stage2_dispatch.py": ["--batch-size", "6", "--repeats", "1", "--width", "32", "--layers", "1"],
     "timeline.py": ["--seconds", "3"],
 }
-# On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes.
+# On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes: they
+# have a marker of their own (`python -m pytest -q -m benchmark`), outside CI's 20 minutes.
 SLOW_SMOKE = set(SMOKE_RUNS) - {"inference.py"}
 COVERED_ELSEWHERE = {"common.py", "gpu_paper.py"}  # helpers; gpu_paper.py --tiny is run above
 
@@ -119,7 +120,7 @@ def test_every_benchmark_script_has_a_smoke_run():
     assert scripts - COVERED_ELSEWHERE == set(SMOKE_RUNS), "add the new script to SMOKE_RUNS"
 
 
-@pytest.mark.parametrize("script", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_SMOKE else name
+@pytest.mark.parametrize("script", [pytest.param(name, marks=pytest.mark.benchmark) if name in SLOW_SMOKE else name
                                     for name in sorted(SMOKE_RUNS)])
 def test_benchmark_script_runs_at_a_tiny_size(script, sample_root):
     env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent / "src")}
