@@ -213,23 +213,24 @@ AV_SIDE = 96  # frame side: a face-sized frame (the whole frame is the face when
 _EMOTION_CODE = {name: code for code, (_, name) in sorted(RAVDESS_EMOTIONS.items(), reverse=True)}  # neutral -> 1
 
 
-def write_av_clip(path: Path, face: np.ndarray, audio: np.ndarray | None, rate: int = AV_RATE, seconds: float = 1.0,
-                  fps: int = 10, side: int = AV_SIDE) -> Path:
-    """An mp4 (MPEG-4 video, AAC sound) showing the grey face `face` enlarged to `side` x `side` for `seconds`, with
-    `audio` (mono float at `rate`) as its track, or without a track when `audio` is None."""
+def write_mp4(path: Path, shots: list[tuple[np.ndarray, int]], audio: np.ndarray | None, rate: int = AV_RATE,
+              fps: int = 10) -> Path:
+    """An mp4 (MPEG-4 video, AAC sound): each shot an RGB frame [height, width, 3] (uint8) shown for its number of
+    frames, in order, and `audio` (mono float at `rate`, clipped to [-1, 1]) as the track, or no track when None."""
     import av
 
-    frame_rgb = np.repeat(np.asarray(Image.fromarray(face).resize((side, side), Image.BICUBIC))[..., None], 3, axis=2)
+    height, width = shots[0][0].shape[:2]
     with av.open(str(path), "w") as container:
         video = container.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = side, side, "yuv420p"
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         sound = None
         if audio is not None:
             sound = container.add_stream("aac", rate=rate)
             sound.layout = "mono"
-        for _ in range(max(1, int(seconds * fps))):
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame_rgb, format="rgb24")):
-                container.mux(packet)
+        for frame_rgb, count in shots:
+            for _ in range(count):
+                for packet in video.encode(av.VideoFrame.from_ndarray(frame_rgb, format="rgb24")):
+                    container.mux(packet)
         for packet in video.encode():
             container.mux(packet)
         if sound is not None:
@@ -241,6 +242,14 @@ def write_av_clip(path: Path, face: np.ndarray, audio: np.ndarray | None, rate: 
             for packet in sound.encode():
                 container.mux(packet)
     return path
+
+
+def write_av_clip(path: Path, face: np.ndarray, audio: np.ndarray | None, rate: int = AV_RATE, seconds: float = 1.0,
+                  fps: int = 10, side: int = AV_SIDE) -> Path:
+    """An mp4 showing the grey face `face` enlarged to `side` x `side` for `seconds`, with `audio` (mono float at
+    `rate`) as its track, or without a track when `audio` is None."""
+    frame_rgb = np.repeat(np.asarray(Image.fromarray(face).resize((side, side), Image.BICUBIC))[..., None], 3, axis=2)
+    return write_mp4(path, [(frame_rgb, max(1, int(seconds * fps)))], audio, rate, fps)
 
 
 def write_av(root: Path, size: SampleSize, rng: np.random.Generator) -> Path:
