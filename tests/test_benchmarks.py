@@ -108,6 +108,7 @@ SMOKE_RUNS = {
     "stage1_cache.py": ["--epochs", "2", "--samples", "12", "--val-samples", "6", "--width", "32", "--layers", "1"],
     "stage2_dispatch.py": ["--batch-size", "6", "--repeats", "1", "--width", "32", "--layers", "1"],
     "timeline.py": ["--seconds", "3"],
+    "whisper_window.py": ["--tiny", "--data", "{sample_root}"],
 }
 # On 2 busy CPU cores every script but the inference one took 45 s to a few minutes even at these sizes: they
 # have a marker of their own (`python -m pytest -q -m benchmark`), outside CI's 20 minutes.
