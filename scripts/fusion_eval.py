@@ -15,8 +15,8 @@ from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.inference.processor import EmoXFormerProcessor
 from emoxformer.model.modeling import EmoXFormer
 from emoxformer.model.preprocessing import Preprocessor
-from emoxformer.training.calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
-from emoxformer.training.evaluate import evaluate_predictions, fit_temperature, paired_test_metrics, predict, transcript_metrics
+from emoxformer.training.calibration import calibrate_on_validation, choose_inference_fusion, training_priors
+from emoxformer.training.evaluate import evaluate_predictions, paired_test_metrics, predict, transcript_metrics
 
 run, stage = Path(sys.argv[1]), sys.argv[2]
 config = load_config(run / "config.yaml")
@@ -26,10 +26,7 @@ preprocessor = Preprocessor.for_model(model.config, run / stage / "best")
 dm = EmoDataModule(config.data, preprocessor, batch_size=32, eval_batch_size=128, num_workers=0, seed=config.train.seed, progress=False)
 dm.setup()
 model.config.modality_priors = training_priors(dm.records, model.config.num_classes)
-reset_calibration(model)
-validation = predict(model, dm, "val", config.train)
-model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
-model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+calibrate_on_validation(model, dm, config.train)
 out = {"temperatures": model.config.modality_temperatures}
 paired_val = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed, split="val")
 out["fusion_choice"] = choose_inference_fusion(paired_val)

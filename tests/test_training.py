@@ -461,6 +461,7 @@ def test_a_stage_can_sample_balanced_while_the_other_does_not(sample_root, tmp_p
 def test_the_final_test_predictions_reuse_the_chosen_stage_s_evaluation(sample_root, tmp_path, monkeypatch):
     """Each trained stage predicts the test split once; the final model (a stage's best weights) is not predicted
     again, and its recalibrated predictions are those of a fresh prediction with the saved model."""
+    from emoxformer.training import calibration as calibration_module
     from emoxformer.training import run as run_module
     from emoxformer.training.evaluate import predict
 
@@ -471,6 +472,7 @@ def test_the_final_test_predictions_reuse_the_chosen_stage_s_evaluation(sample_r
         return predict(model, datamodule, split, train_config, progress)
 
     monkeypatch.setattr(run_module, "predict", counting_predict)
+    monkeypatch.setattr(calibration_module, "predict", counting_predict)  # the calibration's validation pass
     config = tiny_config(sample_root, "train.stage1.epochs=1", "train.stage2.epochs=1")
     result = TwoStageTrainer(config, tmp_path / "run", progress=False).run()
     assert calls.count("test") == 2 and calls.count("val") == 1, calls

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data import registry
 from ..model.modeling import EmoXFormer
-from .evaluate import fit_temperature, multimodal_accuracy
+from .evaluate import fit_temperature, multimodal_accuracy, predict
 
 
 def training_priors(records_by_dataset: dict, num_classes: int) -> dict[str, list[float]]:
@@ -49,4 +49,11 @@ def reset_calibration(model: EmoXFormer) -> None:
     model.config.modality_temperatures = {}
 
 
-
+def calibrate_on_validation(model: EmoXFormer, datamodule, train_config) -> dict:
+    """Forget any earlier calibration, then fit the temperature over every validation sample and each modality's on
+    its own validation rows; returns the validation predictions (uncalibrated logits)."""
+    reset_calibration(model)
+    validation = predict(model, datamodule, "val", train_config)
+    model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
+    model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+    return validation

@@ -30,8 +30,8 @@ from ..model.preprocessing import Preprocessor
 from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
                         read_best_score, write_best_score)
 from .input_format import record_input_format
-from .calibration import choose_inference_fusion, fit_modality_temperatures, reset_calibration, training_priors
-from .evaluate import (evaluate_predictions, evaluation_device, fit_temperature, paired_test_metrics, predict,
+from .calibration import calibrate_on_validation, choose_inference_fusion, training_priors
+from .evaluate import (evaluate_predictions, evaluation_device, paired_test_metrics, predict,
                        recording_metrics, single_modality_datasets, transcript_metrics)
 from .module import EmoXFormerModule
 from ..inference.processor import EmoXFormerProcessor
@@ -285,10 +285,7 @@ class TwoStageTrainer:
         `test_predictions`: the final model's test predictions when its stage evaluated them in this process (the
         same weights give the same logits, so only the probabilities are recalibrated); else they are predicted."""
         config = self.config
-        reset_calibration(model)
-        validation = predict(model, datamodule, "val", config.train)
-        model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
-        model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+        calibrate_on_validation(model, datamodule, config.train)
         # Single-modality rows: the same logits as the stage's test predictions, only recalibrated.
         if test_predictions is None:
             test_predictions = predict(model, datamodule, "test", config.train)
