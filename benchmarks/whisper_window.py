@@ -61,9 +61,8 @@ def clip_features(backbone: str, window: float, waveforms: list[np.ndarray], bat
             batch = torch.zeros(len(chunk), int(lengths.max()))
             for row, waveform in enumerate(chunk):
                 batch[row, :len(waveform)] = torch.from_numpy(waveform)
-            states, valid = encoder.hidden_states(waveform=batch, lengths=lengths)
-            stacked = torch.nn.functional.layer_norm(torch.stack(states, -2), (encoder.width,)).mean(-2)
-            pooled = (stacked * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
+            tokens, valid = encoder(waveform=batch, lengths=lengths)  # the untrained layer weights: uniform
+            pooled = (tokens * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
             features.append(pooled.numpy())
     return np.concatenate(features), (time.perf_counter() - start) / len(waveforms)
 
