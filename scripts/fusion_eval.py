@@ -1,5 +1,6 @@
 """Score a stage's best model of a finished or running training run as the run's end scores the final model: fit
-the per-modality temperatures on validation, choose the fusion on the label-matched validation examples, then the
+the per-modality temperatures on validation and late fusion's weights on the real pairs there (RAVDESS clips with their
+sentences), choose the fusion on the label-matched validation examples and those pairs, then the
 paired test and RAVDESS with transcripts for both fusions, and each test set. Usage:
 
     python scripts/fusion_eval.py RUN_DIR stage1        # writes RUN_DIR/stage1_fusion_eval.json and prints it
@@ -16,7 +17,8 @@ from emoxformer.inference.processor import EmoXFormerProcessor
 from emoxformer.model.modeling import EmoXFormer
 from emoxformer.model.preprocessing import Preprocessor
 from emoxformer.training.calibration import calibrate_on_validation, choose_inference_fusion, training_priors
-from emoxformer.training.evaluate import evaluate_predictions, paired_test_metrics, predict, transcript_metrics
+from emoxformer.training.evaluate import (evaluate_predictions, paired_test_metrics, predict, real_pair_rows,
+                                          transcript_metrics)
 
 run, stage = Path(sys.argv[1]), sys.argv[2]
 config = load_config(run / "config.yaml")
@@ -26,12 +28,15 @@ preprocessor = Preprocessor.for_model(model.config, run / stage / "best")
 dm = EmoDataModule(config.data, preprocessor, batch_size=32, eval_batch_size=128, num_workers=0, seed=config.train.seed, progress=False)
 dm.setup()
 model.config.modality_priors = training_priors(dm.records, model.config.num_classes)
-calibrate_on_validation(model, dm, config.train)
-out = {"temperatures": model.config.modality_temperatures}
+processor = EmoXFormerProcessor.from_preprocessor(preprocessor)
+calibrate_on_validation(model, dm, config.train, real_pair_rows(dm, processor, "val"))
+out = {"temperatures": model.config.modality_temperatures, "late_fusion_weights": model.config.modality_weights}
 paired_val = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed, split="val")
+for fusion, subsets in transcript_metrics(model, dm, processor, config.train, "val").items():
+    paired_val[fusion].update({f"ravdess transcripts {subset}": m for subset, m in subsets.items()})
 out["fusion_choice"] = choose_inference_fusion(paired_val)
 out["paired_test"] = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed)
-out["transcripts"] = transcript_metrics(model, dm, EmoXFormerProcessor.from_preprocessor(preprocessor), config.train)
+out["transcripts"] = transcript_metrics(model, dm, processor, config.train)
 test = predict(model, dm, "test", config.train)
 out["test"] = {k: {m: v[m] for m in ("accuracy", "weighted_f1")} for k, v in evaluate_predictions(test, dm).items()}
 print(json.dumps(out, indent=1))

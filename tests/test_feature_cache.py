@@ -192,3 +192,25 @@ def test_the_key_follows_every_input_setting_of_its_modality(sample_root):
             setattr(model.config, name, changed)
             assert feature_cache.cache_key(model, modality, records, 1, AugmentConfig()) != key, (modality, name)
             model.config = copy.deepcopy(original)
+
+
+def test_another_split_of_the_same_clips_copies_their_rows_and_encodes_only_new_ones(sample_root, monkeypatch, tmp_path):
+    """EmoBox's folds: fold 2's training and validation clips are fold 1's but for its test actors, so only the clips
+    of those are encoded; the copied rows are the features an encoder pass gives."""
+    _, model, fold1 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=1")
+    # A folder of its own: no table of other tests to copy from.
+    cached_tables(model, fold1, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    builds = _spy_on_builds(monkeypatch)
+    _, model, fold2 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=2")
+    tables = cached_tables(model, fold2, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    seen = {r.id for split in ("train", "val") for r in fold1.splits["ravdess"][split].records}
+    wanted = {r.id for split in ("train", "val") for r in fold2.splits["ravdess"][split].records}  # replicas: one
+    new = wanted - seen
+    assert 0 < len(new) < len(wanted)
+    assert sum(count for _, count in builds) == len(new)
+    train = fold2.splits["ravdess"]["train"]
+    for index in (0, len(train) - 1):
+        direct = feature_cache.build_table(model, train, "audio", 1, fold2.collate, torch.device("cpu"), 4, 0, False,
+                                           [index])[0]
+        # Equal up to float16 rounding of a batch of other clips (1 unit in the last place).
+        np.testing.assert_allclose(np.asarray(tables[("ravdess", "train", "audio")].get(index), np.float32), direct, atol=4e-3)

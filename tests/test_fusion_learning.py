@@ -124,10 +124,11 @@ def test_single_modality_answers_do_not_depend_on_the_fusion_or_on_other_rows():
 
 def test_the_fusion_choice_and_calibration_round_trip_through_config_json(tmp_path):
     model = EmoXFormer(_config(inference_fusion="late", modality_temperatures={"text": 1.7},
-                               modality_priors={"text": [1 / 7] * 7}))
+                               modality_priors={"text": [1 / 7] * 7}, modality_weights={"text": 0.05, "audio": 1.2}))
     model.save_pretrained(tmp_path / "m")
     loaded = EmoXFormer.from_pretrained(tmp_path / "m")
     assert loaded.config.inference_fusion == "late"
+    assert loaded.config.modality_weights == {"text": 0.05, "audio": 1.2}
     assert loaded.config.modality_temperatures == {"text": 1.7} and loaded.config.modality_priors["text"][0] == pytest.approx(1 / 7)
 
 
@@ -172,3 +173,57 @@ def test_ravdess_transcripts_pair_each_clip_with_the_sentence_it_speaks(sample_r
     metrics = transcript_metrics(model, dm, processor, config.train)
     assert set(metrics) == {"model", "late"} and set(metrics["late"]) == {"t", "a", "t+a"}
     assert metrics["model"]["a"] == metrics["late"]["a"] and metrics["model"]["t+a"]["n"] == len(records)
+
+
+def test_late_fusion_raises_each_modality_s_answer_to_its_weight():
+    torch.manual_seed(0)
+    priors = {"text": [0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], "audio": [1 / 7] * 7}
+    weights = {"text": 0.25, "audio": 1.5}
+    model = EmoXFormer(_config(modalities=["text", "audio"], modality_priors=priors, modality_weights=weights,
+                               modality_temperatures={"text": 2.0, "audio": 0.5})).eval()
+    pre = Preprocessor.for_model(model.config)
+    text, audio = pre.tokenize("so happy today"), pre.prepare_audio(np.random.default_rng(1).normal(size=8000).astype(np.float32) * 0.1)
+    collate = Collator(pre.pad_id)
+    with torch.no_grad():
+        both = collate([{"text": text, "audio": audio}])
+        fused = model.probabilities(model(both, fusion="late").logits, both["present"])[0]
+        expected = torch.ones(7)
+        for m, value in (("text", text), ("audio", audio)):
+            alone = collate([{m: value}])
+            single = model.probabilities(model(alone).logits, alone["present"])[0]
+            expected = expected * (single / torch.tensor(priors[m])) ** weights[m]
+    torch.testing.assert_close(fused, expected / expected.sum())
+
+
+def test_a_modality_that_says_the_same_for_every_emotion_gets_a_weight_near_zero():
+    from emoxformer.training.calibration import fit_fusion_weights
+
+    rng = np.random.default_rng(0)
+    labels = torch.tensor(rng.integers(0, 7, 400))
+    # Speech: informative and calibrated-ish; the sentence (as in RAVDESS): the same confident answer whatever the emotion.
+    speech = torch.log_softmax(torch.tensor(2.0 * np.eye(7)[labels.numpy()] + rng.normal(size=(400, 7))), -1)
+    sentence = torch.log_softmax(torch.tensor([3.0, 0, 0, 0, 2.0, 0, 0]), -1).expand(400, 7).clone()
+    prior = torch.full((7,), 1 / 7).log()
+    weights = fit_fusion_weights({"text": sentence - prior, "audio": speech - prior}, labels)
+    assert weights["text"] < 0.1 and weights["audio"] > 0.5
+    fused = (weights["text"] * sentence + weights["audio"] * speech).argmax(-1)
+    product = (sentence + speech).argmax(-1)
+    speech_alone = (speech.argmax(-1) == labels).float().mean()
+    assert (fused == labels).float().mean() >= speech_alone > (product == labels).float().mean()
+
+
+def test_late_fusion_weights_fit_only_on_rows_with_several_modalities():
+    from emoxformer.training.calibration import fit_modality_weights
+
+    torch.manual_seed(0)
+    model = EmoXFormer(_config(modalities=["text", "audio"])).eval()
+    pre = Preprocessor.for_model(model.config)
+    rng = np.random.default_rng(2)
+    audio = [pre.prepare_audio(rng.normal(size=8000).astype(np.float32) * 0.1) for _ in range(6)]
+    sentence = pre.tokenize("kids are talking by the door")
+    collate, config = Collator(pre.pad_id), load_config("quickstart").train
+    singles = [{"id": str(i), "label": i % 7, "audio": a} for i, a in enumerate(audio)]
+    assert fit_modality_weights(model, singles, collate, config) == {}  # no real pair: every weight stays 1
+    pairs = [dict(row, text=sentence) for row in singles]
+    weights = fit_modality_weights(model, pairs, collate, config)
+    assert set(weights) == {"text", "audio"} and all(0 < w < 2 for w in weights.values())

@@ -69,6 +69,23 @@ def test_a_clips_tokens_do_not_depend_on_the_batch(hf_whisper):
         assert valid.sum(1).tolist()[-1] == 100  # cut to the window
 
 
+def test_frames_per_token_average_a_clip_s_own_frames_whatever_its_batch(hf_whisper):
+    folder, _ = hf_whisper
+    frames = build_encoder("audio", _config(folder)).eval()
+    pooled = build_encoder("audio", _config(folder, audio_frames_per_token=5)).eval()
+    waveform, lengths = _clips([6000, 31000, 12345])
+    with torch.no_grad():
+        hidden, valid = pooled(waveform=waveform, lengths=lengths)
+        assert valid.sum(1).tolist() == [math.ceil(n / 5) for n in (19, 97, 39)]  # 19, 97 and 39 frames
+        for row, n in enumerate(lengths.tolist()):
+            own, own_valid = frames(waveform=waveform[row:row + 1, :n], lengths=lengths[row:row + 1])
+            own = own[0, own_valid[0]]
+            windows = [own[start:start + 5].mean(0) for start in range(0, len(own), 5)]  # the last one shorter
+            torch.testing.assert_close(hidden[row, valid[row]], torch.stack(windows), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="audio_frames_per_token must be 1 or more"):
+        EmoXFormerConfig.from_dict({"audio_frames_per_token": 0})
+
+
 def test_a_shorter_window_keeps_the_first_positional_embeddings(hf_whisper):
     folder, reference = hf_whisper
     encoder = build_encoder("audio", _config(folder, audio_window_seconds=1.0)).eval()

@@ -23,7 +23,7 @@ INPUT_SETTINGS: dict[str, tuple[str, ...]] = {
     "text": ("text_backbone", "max_text_tokens", "text_context", "text_separator", "text_target_mark",
              "builtin_width", "builtin_text_layers", "text_layers"),
     "audio": ("audio_backbone", "sample_rate", "max_audio_seconds", "audio_pool_frames", "builtin_width",
-              "builtin_audio_mels", "audio_layers", "audio_window_seconds"),
+              "builtin_audio_mels", "audio_layers", "audio_window_seconds", "audio_frames_per_token"),
     "vision": ("vision_backbone", "image_size", "image_channels", "image_mean", "image_std", "image_colour",
                "vision_tokens", "vision_stem_stride", "builtin_width"),
 }
@@ -77,6 +77,10 @@ class EmoXFormerConfig:
     # window*50 positional embeddings and runs on the first window*100 mel frames: 8 s costs about a fifth of the
     # compute, on inputs Whisper never saw (less padding after the speech). Clips longer than the window are cut.
     audio_window_seconds: float = 30.0
+    # Whisper speech backbones: how many of its 20 ms frames are averaged into one token (valid frames only). 1: every
+    # frame a token (50 a second); 5: one every 100 ms, a fifth of the tokens for the fusion layers to process and
+    # for the stage-1 feature cache to hold.
+    audio_frames_per_token: int = 1
     # Preprocessing that belongs to the model.
     max_text_tokens: int = 128
     sample_rate: int = 16_000
@@ -113,6 +117,12 @@ class EmoXFormerConfig:
     # when modalities are combined: MELD's text is 47 % neutral, RAVDESS nearly uniform, FER2013 25 % happy.
     # Empty: uniform (no correction).
     modality_priors: dict[str, list[float]] = field(default_factory=dict)
+    # Late fusion's exponent per modality: a row's answer is the product of its modalities' calibrated,
+    # prior-corrected answers, each raised to its weight. Fitted after training on real pairs (multimodal corpora,
+    # RAVDESS clips with their sentences), where one modality may add nothing the others do not say: RAVDESS's
+    # sentences are the same for every emotion. Empty (or a modality missing): 1, the product of experts that is
+    # the Bayes answer when the modalities are independent given the emotion (label-matched pairs).
+    modality_weights: dict[str, float] = field(default_factory=dict)
     # Filled by save_pretrained: each HF backbone's own config, so weights saved in full rebuild offline.
     backbone_configs: dict = field(default_factory=dict)
 
@@ -133,6 +143,9 @@ class EmoXFormerConfig:
         if self.audio_window_seconds <= 0 or abs(frames - round(frames)) > 1e-6 or round(frames) % 2:
             raise ConfigError(f"{key('audio_window_seconds')} must be a positive multiple of 0.02 s (a whole number of "
                               f"Whisper tokens), got {self.audio_window_seconds}")
+        if self.audio_frames_per_token < 1:
+            raise ConfigError(f"{key('audio_frames_per_token')} must be 1 or more (Whisper frames averaged into one "
+                              f"token), got {self.audio_frames_per_token}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"{key('hidden_size')} ({self.hidden_size}) must be a multiple of {key('num_heads')} "
                               f"({self.num_heads}): each attention head takes an equal share")

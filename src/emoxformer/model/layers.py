@@ -16,6 +16,21 @@ LAYER_CHOICES = ("last", "weighted")
 WEIGHTS_NAME = "layer_weights"  # the encoder's submodule; the feature cache's key leaves it out
 
 
+def mean_over_windows(states: torch.Tensor, valid: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over consecutive windows of `size` tokens, valid tokens only ([n, L, width], [n, L] bool ->
+    [n, ceil(L / size), width] and its validity; a window is valid when it holds a valid token, the last one may be
+    shorter). A clip's windows never depend on the padding the batch gives it."""
+    if size == 1:
+        return states, valid
+    n, length, width = states.shape
+    windows = -(-length // size)
+    pad = windows * size - length
+    weights = valid.to(states.dtype)
+    summed = nn.functional.pad(states * weights[..., None], (0, 0, 0, pad)).view(n, windows, size, width).sum(2)
+    counts = nn.functional.pad(weights, (0, pad)).view(n, windows, size).sum(-1)
+    return summed / counts.clamp(min=1)[..., None], counts > 0
+
+
 class LayerWeights(nn.Module):
     """softmax(logits) over the layers, summed with the layers' states, each layer's states layer-normalised first
     (no learned scale; as SUPERB's weighted sum does); uniform at the start.

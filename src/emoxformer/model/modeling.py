@@ -184,13 +184,14 @@ class EmoXFormer(nn.Module):
         return experts + self.heads["fused"](_mean_over_modalities(pooled, rows_present))
 
     def late_fusion_logits(self, modality_logits: dict, rows_present: dict) -> torch.Tensor:
-        """Sum over the modalities a row has of log softmax(logits_m / T_m) - log prior_m: the product of the
+        """Sum over the modalities a row has of w_m (log softmax(logits_m / T_m) - log prior_m): the product of the
         calibrated single-modality posteriors with each modality's training prior divided out (a uniform prior
-        over the emotions stays), as log-probabilities up to a constant per row."""
+        over the emotions stays), each raised to its fitted weight (`config.modality_weights`, default 1), as
+        log-probabilities up to a constant per row."""
         total = 0.0
         for m, logits in modality_logits.items():
             term = (logits.float() / self.modality_temperature(m)).log_softmax(-1) - self.log_prior(m, logits.device)
-            total = total + term * rows_present[m][:, None]
+            total = total + self.modality_weight(m) * term * rows_present[m][:, None]
         return total.to(next(iter(modality_logits.values())).dtype)
 
     def _pair_logits(self, tokens: dict, valid: dict, modality_logits: dict, pair_rows: dict) -> torch.Tensor:
@@ -217,6 +218,9 @@ class EmoXFormer(nn.Module):
 
     def modality_temperature(self, modality: str) -> float:
         return float(self.config.modality_temperatures.get(modality, self.config.temperature))
+
+    def modality_weight(self, modality: str) -> float:
+        return float(self.config.modality_weights.get(modality, 1.0))
 
     def log_prior(self, modality: str, device) -> torch.Tensor:
         prior = self.config.modality_priors.get(modality)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from .layers import mean_over_windows
 from .native import NativeBackbone
 
 WEIGHTS_PACKAGE, WEIGHTS_FILE = "resemblyzer", "pretrained.pt"
@@ -98,14 +99,8 @@ class SpeakerLSTMEncoder(nn.Module):
 
     def _pool(self, states: torch.Tensor, n_frames: torch.Tensor):
         """Mean over consecutive windows of `pool_frames` valid frames (the last window may be shorter)."""
-        n, frames, width = states.shape
-        windows = -(-frames // self.pool_frames)
-        pad = windows * self.pool_frames - frames
-        valid_frames = (torch.arange(frames, device=states.device)[None] < n_frames[:, None]).float()
-        states = nn.functional.pad(states * valid_frames[..., None], (0, 0, 0, pad))
-        counts = nn.functional.pad(valid_frames, (0, pad)).view(n, windows, self.pool_frames).sum(-1)
-        pooled = states.view(n, windows, self.pool_frames, width).sum(2) / counts.clamp(min=1)[..., None]
-        return pooled, counts > 0
+        valid = torch.arange(states.shape[1], device=states.device)[None] < n_frames[:, None]
+        return mean_over_windows(states, valid, self.pool_frames)
 
 
 BACKBONE = NativeBackbone("speaker_lstm", WEIGHTS_PACKAGE, WEIGHTS_FILE, "pip install --no-deps resemblyzer")

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from . import ctranslate2_format
-from .layers import LayerChoice
+from .layers import LayerChoice, mean_over_windows
 
 SAMPLE_RATE, N_FFT, HOP = 16_000, 400, 160
 TOKENS_PER_SECOND = 50
@@ -43,8 +43,11 @@ CT2_WEIGHTS = "model.bin"
 class WhisperSpeechEncoder(LayerChoice):
     """16 kHz waveform -> Whisper log-mel over a fixed window -> Whisper's encoder -> valid tokens [n, L, d_model]."""
 
-    def __init__(self, backbone: nn.Module, window_seconds: float = 30.0, layers: str = "last"):
+    def __init__(self, backbone: nn.Module, window_seconds: float = 30.0, layers: str = "last", frames_per_token: int = 1):
         super().__init__()
+        if not isinstance(frames_per_token, int) or frames_per_token < 1:
+            raise ValueError(f"audio_frames_per_token must be a whole number >= 1, got {frames_per_token!r}")
+        self.frames_per_token = frames_per_token
         from transformers import WhisperFeatureExtractor
 
         self.backbone = backbone
@@ -84,7 +87,8 @@ class WhisperSpeechEncoder(LayerChoice):
         tokens = self.token_lengths(lengths)
         keep = int(tokens.max())  # padding past the batch's longest clip goes: the valid tokens are unchanged
         valid = torch.arange(keep, device=tokens.device)[None] < tokens[:, None]
-        return [state[:, :keep] for state in states], valid
+        pooled = [mean_over_windows(state[:, :keep], valid, self.frames_per_token) for state in states]
+        return [state for state, _ in pooled], pooled[0][1]
 
 
 def window_positions(window_seconds: float) -> int:
@@ -134,7 +138,7 @@ def build_speech_encoder(path: str | None, config, saved_config: dict | None = N
     else:
         backbone = load_hf_encoder(path)
     fit_window(backbone, window_positions(config.audio_window_seconds), path or "saved Whisper backbone")
-    return WhisperSpeechEncoder(backbone, config.audio_window_seconds, config.audio_layers)
+    return WhisperSpeechEncoder(backbone, config.audio_window_seconds, config.audio_layers, config.audio_frames_per_token)
 
 
 def load_hf_encoder(name_or_path: str) -> nn.Module:

@@ -1,13 +1,16 @@
 """What a trained model learns about its own answers after training: each modality's class prior in training,
-each modality's softmax temperature on its own validation split, and which fusion answers multimodal input."""
+each modality's softmax temperature on its own validation split, late fusion's weight per modality on real pairs,
+and which fusion answers multimodal input."""
 from __future__ import annotations
 
 import numpy as np
-
+import torch
 
 from ..data import registry
 from ..model.modeling import EmoXFormer
-from .evaluate import fit_temperature, multimodal_accuracy, predict
+from ..model.batching import probabilities_in_batches
+from ..model.config import MODALITIES
+from .evaluate import evaluation_device, fit_temperature, multimodal_accuracy, predict, row_samples
 
 
 def training_priors(records_by_dataset: dict, num_classes: int) -> dict[str, list[float]]:
@@ -43,17 +46,60 @@ def choose_inference_fusion(paired_validation: dict[str, dict]) -> dict:
     return {"fusion": chosen, "validation_accuracy": scores}
 
 
+def fit_modality_weights(model: EmoXFormer, real_pairs: list[dict], collate, train_config,
+                         batch_size: int = 64) -> dict[str, float]:
+    """Late fusion's weight per modality (each in (0, 2), 1 at the start), fitted on real pairs: the validation rows
+    of the run's multimodal recordings (a video row: one sample per face) by the negative log-likelihood of the fused
+    answer. A modality that adds nothing to the others on real recordings gets a weight near 0, one that repeats
+    what another says a weight below 1. {} (every weight 1) when no row holds two of the model's modalities: then
+    the modalities are taken as independent given the emotion, as in label-matched pairs. Call it after the
+    temperatures are fitted; the weights then scale calibrated, prior-corrected log-probabilities."""
+    samples, labels = row_samples(real_pairs, model.modalities, several_only=True)
+    if not samples:
+        return {}
+    device = evaluation_device(train_config)
+    was_training = model.training
+    model.to(device).eval()
+    _, alone = probabilities_in_batches(model, samples, collate, device, batch_size, fusion="late")
+    model.train(was_training)
+    log_ratios = {m: values.clamp_min(1e-12).log() - model.log_prior(m, "cpu") for m, values in alone.items()
+                  if not values.isnan().all()}  # a row without the modality: NaN
+    return fit_fusion_weights(log_ratios, torch.tensor(labels))
+
+
+def fit_fusion_weights(log_ratios: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
+    """The weights w_m in (0, 2) that minimise the cross-entropy of sum_m w_m * log_ratios[m] ([rows, classes] each:
+    a modality's calibrated log-probabilities less its log prior, NaN in rows without it), starting from 1."""
+    names = [m for m in MODALITIES if m in log_ratios]
+    terms = torch.stack([log_ratios[m].nan_to_num(0.0) for m in names]).float()  # [modalities, rows, classes]
+    raw = torch.zeros(len(names), requires_grad=True)  # w = 2 sigmoid(raw): 1 at raw = 0
+    optimizer = torch.optim.LBFGS([raw], lr=0.1, max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(((2 * raw.sigmoid())[:, None, None] * terms).sum(0), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return {m: round(float(2 * value.sigmoid()), 4) for m, value in zip(names, raw.detach())}
+
+
 def reset_calibration(model: EmoXFormer) -> None:
-    """Temperatures back to 1, so the logits a fit reads are the model's own."""
+    """Temperatures and late fusion's weights back to 1, so the logits a fit reads are the model's own."""
     model.config.temperature = 1.0
     model.config.modality_temperatures = {}
+    model.config.modality_weights = {}
 
 
-def calibrate_on_validation(model: EmoXFormer, datamodule, train_config) -> dict:
+def calibrate_on_validation(model: EmoXFormer, datamodule, train_config, real_pairs: list[dict] = ()) -> dict:
     """Forget any earlier calibration, then fit the temperature over every validation sample and each modality's on
-    its own validation rows; returns the validation predictions (uncalibrated logits)."""
+    its own validation rows, then late fusion's weights on `real_pairs` (validation rows with several modalities of
+    one recording; see fit_modality_weights); returns the validation predictions (uncalibrated logits)."""
     reset_calibration(model)
     validation = predict(model, datamodule, "val", train_config)
     model.config.temperature = fit_temperature(validation["logits"], validation["labels"])
     model.config.modality_temperatures = fit_modality_temperatures(validation, model)
+    model.config.modality_weights = fit_modality_weights(model, list(real_pairs), datamodule.collate, train_config,
+                                                         datamodule.eval_batch_size)
     return validation

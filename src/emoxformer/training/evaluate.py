@@ -175,14 +175,9 @@ def row_subset_metrics(model: EmoXFormer, rows: list[dict], collate, train_confi
             continue
         samples, owners = [], []
         for number, row in enumerate(chosen):
-            faces = row["vision"] if "vision" in subset else [None]
-            for face in faces if isinstance(faces, list) else [faces]:
-                sample = {"id": row.get("id", ""), "label": row["label"], "dataset": 0,
-                          **{m: row[m] for m in subset if m != "vision"}}
-                if face is not None:
-                    sample["vision"] = face
-                samples.append(sample)
-                owners.append(number)
+            row_parts = row_face_samples(row, subset)
+            samples.extend(row_parts)
+            owners.extend([number] * len(row_parts))
         owner = torch.tensor(owners)
         counts = torch.bincount(owner, minlength=len(chosen)).clamp(min=1)[:, None].float()
         target = torch.tensor([row["label"] for row in chosen])
@@ -196,6 +191,47 @@ def row_subset_metrics(model: EmoXFormer, rows: list[dict], collate, train_confi
             results[fusion][name] = dict(results[fusions[0]][name])
     model.train(was_training)
     return results
+
+
+def row_face_samples(row: dict, subset: Sequence[str]) -> list[dict]:
+    """The samples of a prepared row's `subset` modalities: one, or for a video row (`vision` a list of the faces of
+    its sampled frames) one per face, each with the row's other inputs."""
+    faces = row["vision"] if "vision" in subset else [None]
+    samples = []
+    for face in faces if isinstance(faces, list) else [faces]:
+        sample = {"id": row.get("id", ""), "label": row["label"], "dataset": 0,
+                  **{m: row[m] for m in subset if m != "vision"}}
+        if face is not None:
+            sample["vision"] = face
+        samples.append(sample)
+    return samples
+
+
+def row_samples(rows: list[dict], modalities: Sequence[str], several_only: bool = False) -> tuple[list[dict], list[int]]:
+    """Every row's samples over the `modalities` it has (row_face_samples) and their labels; `several_only`: rows
+    with two or more of them only."""
+    samples, labels = [], []
+    for row in rows:
+        has = [m for m in modalities if row.get(m) is not None]
+        if not has or (several_only and len(has) < 2):
+            continue
+        parts = row_face_samples(row, has)
+        samples.extend(parts)
+        labels.extend([row["label"]] * len(parts))
+    return samples, labels
+
+
+def real_pair_rows(datamodule: EmoDataModule, processor, split: str = "val") -> list[dict]:
+    """The rows of `split` that hold several modalities of one recording: the multimodal corpora's rows and, with
+    `data.ravdess_transcripts`, RAVDESS clips with the sentence each speaks."""
+    rows = []
+    for name in datamodule.names:
+        if registry.dataset_modality(name, datamodule.data_config) == MULTI:
+            part = datamodule.splits[name][split]
+            rows.extend(part[i] for i in range(len(part)))
+    if getattr(datamodule.data_config, "ravdess_transcripts", False) and "ravdess" in datamodule.names:
+        rows.extend(transcript_examples(datamodule, processor, split))
+    return rows
 
 
 def transcript_examples(datamodule: EmoDataModule, processor, split: str = "test") -> list[dict]:
@@ -213,12 +249,13 @@ def transcript_examples(datamodule: EmoDataModule, processor, split: str = "test
 
 
 @torch.no_grad()
-def transcript_metrics(model: EmoXFormer, datamodule: EmoDataModule, processor, train_config) -> dict[str, dict]:
-    """Per fusion: text alone, speech alone and both on RAVDESS test clips with their spoken sentences ({} when
+def transcript_metrics(model: EmoXFormer, datamodule: EmoDataModule, processor, train_config,
+                       split: str = "test") -> dict[str, dict]:
+    """Per fusion: text alone, speech alone and both on RAVDESS `split` clips with their spoken sentences ({} when
     the model lacks text or speech, or RAVDESS is not in the run)."""
     if "ravdess" not in datamodule.names or not {"text", "audio"} <= set(model.modalities):
         return {}
-    return subset_metrics(model, transcript_examples(datamodule, processor), datamodule.collate, train_config)
+    return subset_metrics(model, transcript_examples(datamodule, processor, split), datamodule.collate, train_config)
 
 
 def multimodal_accuracy(paired: dict) -> float | None:

@@ -13,7 +13,9 @@ augmentation; stage 2 augments as usual); K > 1 = view 0 un-augmented plus K-1 a
 sample, one picked per epoch draw. Validation and test use the un-augmented view.
 
 A replicated training set (RAVDESS x7, `data.ravdess_replicate`) is encoded once per distinct record; each
-replicated index reads its record's row. Tables go under $EMOXFORMER_CACHE/features; with the cache off, into a
+replicated index reads its record's row. A one-view table also lists its records' digests (id and content), and a
+new one-view table copies the rows that tables of the same encoder and settings (its pool) already hold: only
+records no table has are encoded, so EmoBox's six folds of RAVDESS encode each clip once. Tables go under $EMOXFORMER_CACHE/features; with the cache off, into a
 scratch folder that is removed after the stage (`feature_folder`).
 """
 from __future__ import annotations
@@ -40,6 +42,8 @@ from ..model.encoders import exact_padding
 from ..model.layers import WEIGHTS_NAME as LAYER_WEIGHTS, cache_outputs, route_cached_layers
 from ..model.modeling import EmoXFormer
 
+RECORDS_FILE = "records.json"  # a one-view table's record digests, row by row: other tables of its pool copy rows
+
 
 def distinct_records(records: list) -> tuple[list[int], np.ndarray]:
     """The first index of each distinct record (a replicated list repeats the same objects) and, per index, the
@@ -56,11 +60,18 @@ def distinct_records(records: list) -> tuple[list[int], np.ndarray]:
 
 
 def _records_digest(records: list) -> str:
-    digest = hashlib.sha256()
+    return _records_digests(records)[0]
+
+
+def _records_digests(records: list) -> tuple[str, list[str]]:
+    """The digest of the records in order (part of a table's key) and each record's own (id and content), read once."""
+    digest, each = hashlib.sha256(), []
     for record in records:
+        content = registry.modality_of_record(record).content(record)
         digest.update(record.id.encode())
-        digest.update(registry.modality_of_record(record).content(record))
-    return digest.hexdigest()
+        digest.update(content)
+        each.append(hashlib.sha256(record.id.encode() + b"\0" + content).hexdigest()[:32])
+    return digest.hexdigest(), each
 
 
 def _encoder_digest(encoder: torch.nn.Module) -> str:
@@ -75,15 +86,16 @@ def _encoder_digest(encoder: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(model: EmoXFormer, modality: str, records: list, views: int, augment, state_digest: str = "",
+def cache_key(model: EmoXFormer, modality: str, records: list | str, views: int, augment, state_digest: str = "",
               seed: int | None = None) -> str:
     """The table's key. The model config's input settings of `modality` (model/config.py INPUT_SETTINGS) count;
-    augmented views are drawn from `seed`, so it counts only when views > 1."""
+    augmented views are drawn from `seed`, so it counts only when views > 1. `records`: the records, or their
+    digest (`_records_digests`); "" gives the key every table of this encoder and these settings shares (its pool)."""
     settings = {field: getattr(model.config, field) for field in INPUT_SETTINGS[modality]}
     augmented = views > 1
     payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
-               "seed": seed if augmented else None,
-               "encoder": _encoder_digest(model.encoders[modality]), "records": _records_digest(records),
+               "seed": seed if augmented else None, "encoder": _encoder_digest(model.encoders[modality]),
+               "records": records if isinstance(records, str) else _records_digest(records),
                "state": state_digest, "version": 5}  # 5: the input settings, image colour among them
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -132,14 +144,20 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
                 first_indices, rows = distinct_records(dataset.records)
                 records = [dataset.records[i] for i in first_indices]
                 state_digest = registry.modality(modality).state_digest(dataset.state)
-                key = cache_key(model, modality, records, split_views, datamodule.data_config.augment, state_digest,
-                                seed=datamodule.seed)
-                folder = root / f"{part}-{key}"
+                records_digest, record_digests = _records_digests(records)
+                keys = [cache_key(model, modality, digest, split_views, datamodule.data_config.augment, state_digest,
+                                  seed=datamodule.seed) for digest in (records_digest, "")]
+                folder, pool = root / f"{part}-{keys[0]}", keys[1] if split_views == 1 else None
                 if not (folder / "meta.json").is_file():
                     if is_main:
-                        tokens, offsets = build_table(model, dataset, modality, split_views, datamodule.collate, device,
-                                                      datamodule.eval_batch_size, datamodule.seed, progress, first_indices)
-                        _write_table(folder, tokens, offsets, split_views)
+                        def encode(indices):
+                            return build_table(model, dataset, modality, split_views, datamodule.collate, device,
+                                               datamodule.eval_batch_size, datamodule.seed, progress, indices)
+                        if pool is None:
+                            tokens, offsets = encode(first_indices)
+                        else:  # one view each: rows other tables of the pool hold are copied, the rest encoded
+                            tokens, offsets = _assemble(root, pool, record_digests, first_indices, encode)
+                        _write_table(folder, tokens, offsets, split_views, pool, record_digests if pool else None)
                     else:
                         _wait_for(folder / "meta.json")
                 tables[(name, split, modality)] = FeatureTable.load(folder, rows)
@@ -167,12 +185,60 @@ def feature_folder(scratch: Path, is_main: bool = True):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _write_table(folder: Path, tokens: np.ndarray, offsets: np.ndarray, views: int) -> None:
+def _pool_rows(root: Path, pool: str) -> dict[str, tuple[Path, int]]:
+    """Each record digest a table of `pool` holds: (its folder, its row)."""
+    found: dict[str, tuple[Path, int]] = {}
+    for meta_file in root.glob("*/meta.json"):
+        try:
+            meta = json.loads(meta_file.read_text())
+            if meta.get("pool") != pool:
+                continue
+            digests = json.loads((meta_file.parent / RECORDS_FILE).read_text())
+        except (OSError, ValueError):  # a table being written or damaged: not a source
+            continue
+        for row, digest in enumerate(digests):
+            found.setdefault(digest, (meta_file.parent, row))
+    return found
+
+
+def _assemble(root: Path, pool: str, record_digests: list[str], first_indices: list[int], encode) -> tuple[np.ndarray, np.ndarray]:
+    """A one-view table of these records: rows of the pool's tables copied (the same encoder, settings and record
+    content give the same features), the records none holds encoded by `encode(indices)`. Another split of the same
+    records (EmoBox's folds, a joint run after single-dataset runs) then costs a copy, not an encoder pass."""
+    known = _pool_rows(root, pool)
+    missing = [row for row, digest in enumerate(record_digests) if digest not in known]
+    if len(missing) == len(record_digests):
+        return encode(first_indices)
+    new_tokens, new_offsets = encode([first_indices[row] for row in missing]) if missing else (None, None)
+    new_row = {row: position for position, row in enumerate(missing)}
+    sources: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+    chunks = []
+    for row, digest in enumerate(record_digests):
+        if row in new_row:
+            position = new_row[row]
+            chunks.append(new_tokens[new_offsets[position]:new_offsets[position + 1]])
+            continue
+        folder, source_row = known[digest]
+        if folder not in sources:
+            sources[folder] = (np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"))
+        tokens, offsets = sources[folder]
+        chunks.append(np.asarray(tokens[offsets[source_row]:offsets[source_row + 1]]))
+    offsets = np.concatenate(([0], np.cumsum([len(c) for c in chunks]))).astype(np.int64)
+    return np.concatenate(chunks), offsets
+
+
+def _write_table(folder: Path, tokens: np.ndarray, offsets: np.ndarray, views: int, pool: str | None = None,
+                 record_digests: list[str] | None = None) -> None:
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     np.save(tmp / "tokens.npy", tokens)
     np.save(tmp / "offsets.npy", offsets)
-    (tmp / "meta.json").write_text(json.dumps({"views": views, "rows": int(len(offsets) - 1), "width": int(tokens.shape[1])}))
+    if record_digests is not None:
+        (tmp / RECORDS_FILE).write_text(json.dumps(record_digests))
+    meta = {"views": views, "rows": int(len(offsets) - 1), "width": int(tokens.shape[1])}
+    if pool is not None:
+        meta["pool"] = pool
+    (tmp / "meta.json").write_text(json.dumps(meta))
     try:
         tmp.rename(folder)  # atomic: a reader sees a complete table or none
     except OSError:  # another process finished the same table first

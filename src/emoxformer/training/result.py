@@ -14,7 +14,8 @@ class TrainingResult:
 
     `metrics` holds the test metrics of each trained stage's best model (`{"stage1": {dataset: {...}}, ...}`);
     `best_stage` is the stage whose model became RUN_DIR/best (it validated best, see `selection`), `temperature`
-    its fitted softmax temperature (`modality_temperatures`: one per modality), `paired_test` the label-matched
+    its fitted softmax temperature (`modality_temperatures`: one per modality; `modality_weights`: late fusion's
+    weights, fitted on real pairs, {} for none), `paired_test` the label-matched
     modality-subset test of the model's fused answer and `paired_test_late` of late fusion (None for a single
     dataset), `fusion_choice` which of the two answers multimodal input by default and their validation scores. `test_predictions` are that model's calibrated test predictions (`logits`, `probabilities`, `labels`,
     `dataset` — an index into `dataset_names` — and `ids`, in loader order)."""
@@ -31,6 +32,7 @@ class TrainingResult:
     paired_test_late: dict | None = None
     fusion_choice: dict | None = None
     modality_temperatures: dict = field(default_factory=dict)
+    modality_weights: dict = field(default_factory=dict)
     transcripts: dict = field(default_factory=dict)  # data.ravdess_transcripts: {"transcripts": ..., "transcripts_late": ...}
     # Each multimodal corpus's test rows: {corpus: {"model": {subset: metrics}, "late": {...}}}
     recordings: dict = field(default_factory=dict)
@@ -44,6 +46,8 @@ class TrainingResult:
         """The run's metrics.json: each stage's test metrics, best_stage, selection, temperature, paired_test."""
         values = {**self.metrics, "best_stage": self.best_stage, "selection": self.selection, "temperature": self.temperature,
                   "modality_temperatures": dict(self.modality_temperatures)}
+        if self.modality_weights:
+            values["modality_weights"] = dict(self.modality_weights)
         if self.paired_test is not None:
             values["paired_test"] = self.paired_test
         if self.paired_test_late is not None:

@@ -16,7 +16,8 @@ CONFIG_FILE = "config.yaml"
 # Model fields that training fills in itself: from the data, after the config is read and before config.yaml is
 # written (priors), or after training, into the model's config (calibration, the fusion chosen on validation). A
 # config as given has them at their defaults; the config object a finished run was given holds the fitted values.
-FILLED_BY_TRAINING = ("modality_priors", "modality_temperatures", "backbone_configs", "temperature", "inference_fusion")
+FILLED_BY_TRAINING = ("modality_priors", "modality_temperatures", "modality_weights", "backbone_configs", "temperature",
+                      "inference_fusion")
 
 
 def stored_config(run_dir: str | Path) -> ExperimentConfig:

@@ -31,7 +31,7 @@ from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines
                         read_best_score, write_best_score)
 from .input_format import record_input_format
 from .calibration import calibrate_on_validation, choose_inference_fusion, training_priors
-from .evaluate import (evaluate_predictions, evaluation_device, paired_test_metrics, predict,
+from .evaluate import (evaluate_predictions, evaluation_device, paired_test_metrics, predict, real_pair_rows,
                        recording_metrics, single_modality_datasets, transcript_metrics)
 from .module import EmoXFormerModule
 from ..inference.processor import EmoXFormerProcessor
@@ -202,7 +202,7 @@ class TwoStageTrainer:
             paired_test_late=extra.get("paired_test_late"), fusion_choice=extra.get("fusion_choice"),
             transcripts={k: extra[k] for k in ("transcripts", "transcripts_late") if k in extra},
             recordings=extra.get("recordings", {}),
-            modality_temperatures=extra["modality_temperatures"],
+            modality_temperatures=extra["modality_temperatures"], modality_weights=extra["modality_weights"],
             test_predictions=final_predictions, dataset_names=tuple(datamodule.names),
         )
         atomic_write(out / "metrics.json", json.dumps(result.to_dict(), indent=2))
@@ -285,14 +285,16 @@ class TwoStageTrainer:
         `test_predictions`: the final model's test predictions when its stage evaluated them in this process (the
         same weights give the same logits, so only the probabilities are recalibrated); else they are predicted."""
         config = self.config
-        calibrate_on_validation(model, datamodule, config.train)
+        processor = EmoXFormerProcessor.from_preprocessor(preprocessor)
+        calibrate_on_validation(model, datamodule, config.train, real_pair_rows(datamodule, processor, "val"))
         # Single-modality rows: the same logits as the stage's test predictions, only recalibrated.
         if test_predictions is None:
             test_predictions = predict(model, datamodule, "test", config.train)
         else:
             test_predictions = dict(test_predictions, probabilities=model.probabilities(test_predictions["logits"],
                                                                                         test_predictions["present"]))
-        extra = {"temperature": model.config.temperature, "modality_temperatures": dict(model.config.modality_temperatures)}
+        extra = {"temperature": model.config.temperature, "modality_temperatures": dict(model.config.modality_temperatures),
+                 "modality_weights": dict(model.config.modality_weights)}
         if len(set(model.modalities)) > 1:
             label_matched = len(single_modality_datasets(datamodule)) > 1
             # The fusion that answers multimodal input: the better one on the label-matched validation examples and
@@ -306,6 +308,9 @@ class TwoStageTrainer:
             for name, per_fusion in recording_metrics(model, datamodule, config.train, split="val").items():
                 for fusion, subsets in per_fusion.items():
                     validation_subsets[fusion].update({f"{name} {subset}": m for subset, m in subsets.items()})
+            if config.data.ravdess_transcripts:
+                for fusion, subsets in transcript_metrics(model, datamodule, processor, config.train, "val").items():
+                    validation_subsets[fusion].update({f"ravdess transcripts {subset}": m for subset, m in subsets.items()})
             if any(validation_subsets.values()):
                 choice = choose_inference_fusion(validation_subsets)
                 model.config.inference_fusion = choice["fusion"]
@@ -318,7 +323,7 @@ class TwoStageTrainer:
             if recordings:
                 extra["recordings"] = recordings
         if config.data.ravdess_transcripts:
-            transcripts = transcript_metrics(model, datamodule, EmoXFormerProcessor.from_preprocessor(preprocessor), config.train)
+            transcripts = transcript_metrics(model, datamodule, processor, config.train)
             if transcripts:
                 extra["transcripts"], extra["transcripts_late"] = transcripts["model"], transcripts["late"]
         model.save_pretrained(self.out / "best", tokenizer=preprocessor.tokenizer)
