@@ -26,9 +26,9 @@ from media_factory import face_photo, write_video
 
 @pytest.fixture(scope="module")
 def trained(sample_root, tmp_path_factory):
-    """A model trained by the quickstart config (shortened: 1 + 8 epochs)."""
+    """A model trained by the quickstart config (shortened: 1 + 3 epochs)."""
     out = tmp_path_factory.mktemp("quickstart")
-    config = load_config("quickstart", [f"data.root={sample_root}", "train.stage1.epochs=1", "train.stage2.epochs=8"])
+    config = load_config("quickstart", [f"data.root={sample_root}", "train.stage1.epochs=1", "train.stage2.epochs=3"])
     TwoStageTrainer(config, out, progress=False).run()
     return out / "best"
 
