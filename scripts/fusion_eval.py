@@ -1,9 +1,9 @@
 """Score a stage's best model of a finished or running training run as the run's end scores the final model: fit
-the per-modality temperatures on validation and late fusion's weights on the real pairs there (RAVDESS clips with their
-sentences), choose the fusion on the label-matched validation examples and those pairs, then the
+the per-modality temperatures on validation (with --transcripts also late fusion's weights, on RAVDESS validation
+clips with their sentences), choose the fusion on the label-matched validation examples (and those clips), then the
 paired test and RAVDESS with transcripts for both fusions, and each test set. Usage:
 
-    python scripts/fusion_eval.py RUN_DIR stage1        # writes RUN_DIR/stage1_fusion_eval.json and prints it
+    python scripts/fusion_eval.py RUN_DIR stage1 [--transcripts]   # writes RUN_DIR/stage1_fusion_eval.json, prints it
 
 Used for RESULTS.md's fusion measurement of a stage-1 model; not covered by the tests.
 """
@@ -29,11 +29,15 @@ dm = EmoDataModule(config.data, preprocessor, batch_size=32, eval_batch_size=128
 dm.setup()
 model.config.modality_priors = training_priors(dm.records, model.config.num_classes)
 processor = EmoXFormerProcessor.from_preprocessor(preprocessor)
-calibrate_on_validation(model, dm, config.train, real_pair_rows(dm, processor, "val"))
+# Late fusion's weights from the real pairs of validation: the multimodal corpora's rows and, with --transcripts,
+# RAVDESS validation clips with their sentences (a training run fits them on the corpora's rows alone).
+transcripts = "--transcripts" in sys.argv[3:]
+calibrate_on_validation(model, dm, config.train, real_pair_rows(dm, "val", processor if transcripts else None))
 out = {"temperatures": model.config.modality_temperatures, "late_fusion_weights": model.config.modality_weights}
-paired_val = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed, split="val")
-for fusion, subsets in transcript_metrics(model, dm, processor, config.train, "val").items():
-    paired_val[fusion].update({f"ravdess transcripts {subset}": m for subset, m in subsets.items()})
+paired_val = {fusion: dict(subsets) for fusion, subsets in
+              paired_test_metrics(model, dm, config.train, seed=config.data.split_seed, split="val").items()}
+for fusion, subsets in transcript_metrics(model, dm, processor, config.train, "val").items() if transcripts else ():
+    paired_val.setdefault(fusion, {}).update({f"ravdess transcripts {subset}": m for subset, m in subsets.items()})
 out["fusion_choice"] = choose_inference_fusion(paired_val)
 out["paired_test"] = paired_test_metrics(model, dm, config.train, seed=config.data.split_seed)
 out["transcripts"] = transcript_metrics(model, dm, processor, config.train)

@@ -200,7 +200,15 @@ def test_another_split_of_the_same_clips_copies_their_rows_and_encodes_only_new_
     _, model, fold1 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=1")
     # A folder of its own: no table of other tests to copy from.
     cached_tables(model, fold1, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    (tmp_path / ".half-written.123.tmp").mkdir()  # another process's table, not yet renamed: never a source
+    (tmp_path / ".half-written.123.tmp" / "meta.json").write_text("{}")
     builds = _spy_on_builds(monkeypatch)
+    _, shorter, shorter_fold2 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=2",
+                                       "model.max_audio_seconds=1.5")
+    cached_tables(shorter, shorter_fold2, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    everything = {r.id for split in ("train", "val") for r in shorter_fold2.splits["ravdess"][split].records}
+    assert sum(count for _, count in builds) == len(everything)  # another input setting: nothing to copy
+    builds.clear()
     _, model, fold2 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=2")
     tables = cached_tables(model, fold2, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
     seen = {r.id for split in ("train", "val") for r in fold1.splits["ravdess"][split].records}

@@ -226,4 +226,19 @@ def test_late_fusion_weights_fit_only_on_rows_with_several_modalities():
     assert fit_modality_weights(model, singles, collate, config) == {}  # no real pair: every weight stays 1
     pairs = [dict(row, text=sentence) for row in singles]
     weights = fit_modality_weights(model, pairs, collate, config)
-    assert set(weights) == {"text", "audio"} and all(0 < w < 2 for w in weights.values())
+    assert set(weights) == {"text", "audio"} and weights != {"text": 1.0, "audio": 1.0}
+    assert fit_modality_weights(model, pairs + singles, collate, config) == weights  # single rows do not count
+
+
+def test_the_weights_change_late_fusion_only():
+    torch.manual_seed(0)
+    model = EmoXFormer(_config(modalities=["text", "audio"])).eval()
+    pre = Preprocessor.for_model(model.config)
+    batch = Collator(pre.pad_id)([{"text": pre.tokenize("kids are talking by the door"),
+                                   "audio": pre.prepare_audio(np.random.default_rng(3).normal(size=8000).astype(np.float32))}])
+    with torch.no_grad():
+        plain = {fusion: model(batch, fusion=fusion).logits for fusion in ("model", "late")}
+        model.config.modality_weights = {"text": 0.1, "audio": 1.0}
+        weighted = {fusion: model(batch, fusion=fusion).logits for fusion in ("model", "late")}
+    torch.testing.assert_close(weighted["model"], plain["model"])  # the fused head was trained on the plain product
+    assert not torch.allclose(weighted["late"], plain["late"])

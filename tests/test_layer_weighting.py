@@ -130,3 +130,14 @@ def test_weighting_needs_a_backbone_with_hidden_states():
         build_encoder("text", EmoXFormerConfig(text_layers="weighted"))
     with pytest.raises(ValueError, match="audio_layers must be last or weighted"):
         EmoXFormerConfig.from_dict({"audio_layers": "middle"})
+
+
+def test_windows_of_half_precision_states_are_averaged_in_float32():
+    from emoxformer.model.layers import mean_over_windows
+
+    states = torch.randn(2, 23, 8).half() * 100
+    valid = torch.arange(23)[None] < torch.tensor([[23], [11]])
+    pooled, pooled_valid = mean_over_windows(states, valid, 10)
+    assert pooled.dtype == torch.float32 and pooled_valid.tolist() == [[True, True, True], [True, True, False]]
+    torch.testing.assert_close(pooled[1, 1], states[1, 10:11].float().mean(0))  # the shorter last window of row 1
+    torch.testing.assert_close(pooled[0, 2], states[0, 20:23].float().mean(0))

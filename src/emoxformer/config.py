@@ -110,6 +110,7 @@ class DataConfig:
     ravdess_include_song: bool = False
     # Evaluation also scores RAVDESS test clips with the sentence each one speaks (its file name's statement field)
     # as a transcript: a real text + speech pair of one recording, reported as text, speech, both and late fusion.
+    # Evaluation only: the saved model is the same with it on or off.
     ravdess_transcripts: bool = False
     ravdess_replicate: int = 7  # the reference code replicates RAVDESS's small training set x7
     fer_val_fraction: float = 0.1
@@ -206,6 +207,10 @@ class TrainConfig:
     # Weight of the loss on label-matched pairs assembled from each training batch (training/pairs.py): the only
     # signal a fusion gets from disjoint datasets. 0 turns it off (the reference code's training).
     fusion_pairs: float = 1.0
+    # After training, fit late fusion's weight per modality (model.modality_weights) on the validation rows of the
+    # run's multimodal corpora (real pairs: data.extra with `modality: multi`). A run without such rows, or with this
+    # off, keeps every weight at 1.
+    fit_fusion_weights: bool = True
     feature_cache: bool = True  # stage 1 with frozen backbones: compute encoder outputs once (see feature_cache.py)
     feature_cache_views: int = 1  # 1: un-augmented inputs; K > 1: K views per training sample (view 0 un-augmented)
     accumulate_grad_batches: int = 1

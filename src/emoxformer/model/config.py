@@ -77,7 +77,8 @@ class EmoXFormerConfig:
     # window*50 positional embeddings and runs on the first window*100 mel frames: 8 s costs about a fifth of the
     # compute, on inputs Whisper never saw (less padding after the speech). Clips longer than the window are cut.
     audio_window_seconds: float = 30.0
-    # Whisper speech backbones: how many of its 20 ms frames are averaged into one token (valid frames only). 1: every
+    # Whisper speech backbones (the speaker LSTM has audio_pool_frames; others ignore it): how many of its 20 ms
+    # frames are averaged into one token (valid frames only). 1: every
     # frame a token (50 a second); 5: one every 100 ms, a fifth of the tokens for the fusion layers to process and
     # for the stage-1 feature cache to hold.
     audio_frames_per_token: int = 1
@@ -117,11 +118,12 @@ class EmoXFormerConfig:
     # when modalities are combined: MELD's text is 47 % neutral, RAVDESS nearly uniform, FER2013 25 % happy.
     # Empty: uniform (no correction).
     modality_priors: dict[str, list[float]] = field(default_factory=dict)
-    # Late fusion's exponent per modality: a row's answer is the product of its modalities' calibrated,
-    # prior-corrected answers, each raised to its weight. Fitted after training on real pairs (multimodal corpora,
-    # RAVDESS clips with their sentences), where one modality may add nothing the others do not say: RAVDESS's
-    # sentences are the same for every emotion. Empty (or a modality missing): 1, the product of experts that is
-    # the Bayes answer when the modalities are independent given the emotion (label-matched pairs).
+    # Late fusion's exponent per modality (inference_fusion "late" only; the model's fusion keeps 1, as it was
+    # trained): a row's answer is the product of its modalities' calibrated, prior-corrected answers, each raised to
+    # its weight. Fitted after training on real pairs (the validation rows of multimodal corpora,
+    # train.fit_fusion_weights), where one modality may add nothing the others do not say, as RAVDESS's sentences,
+    # the same for every emotion. Empty (or a modality missing): 1, the product of experts that is the Bayes answer
+    # when the modalities are independent given the emotion (label-matched pairs).
     modality_weights: dict[str, float] = field(default_factory=dict)
     # Filled by save_pretrained: each HF backbone's own config, so weights saved in full rebuild offline.
     backbone_configs: dict = field(default_factory=dict)

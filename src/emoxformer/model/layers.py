@@ -19,13 +19,13 @@ WEIGHTS_NAME = "layer_weights"  # the encoder's submodule; the feature cache's k
 def mean_over_windows(states: torch.Tensor, valid: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over consecutive windows of `size` tokens, valid tokens only ([n, L, width], [n, L] bool ->
     [n, ceil(L / size), width] and its validity; a window is valid when it holds a valid token, the last one may be
-    shorter). A clip's windows never depend on the padding the batch gives it."""
+    shorter), summed in float32 (and returned so). A clip's windows never depend on the padding the batch gives it."""
     if size == 1:
         return states, valid
     n, length, width = states.shape
     windows = -(-length // size)
     pad = windows * size - length
-    weights = valid.to(states.dtype)
+    weights = valid.float()
     summed = nn.functional.pad(states * weights[..., None], (0, 0, 0, pad)).view(n, windows, size, width).sum(2)
     counts = nn.functional.pad(weights, (0, pad)).view(n, windows, size).sum(-1)
     return summed / counts.clamp(min=1)[..., None], counts > 0

@@ -173,7 +173,7 @@ class EmoXFormer(nn.Module):
     def _fused_logits(self, fused_tokens: dict, valid: dict, rows_present: dict, modality_logits: dict,
                       fusion: str) -> torch.Tensor:
         """The answer for rows with several modalities (other rows: meaningless)."""
-        experts = self.late_fusion_logits(modality_logits, rows_present)
+        experts = self.late_fusion_logits(modality_logits, rows_present, weighted=fusion == "late")
         if fusion == "late":
             return experts
         pooled = {m: _pooled(fused_tokens[m], valid[m]) for m in fused_tokens}
@@ -183,15 +183,16 @@ class EmoXFormer(nn.Module):
             return self.head(torch.cat(blocks, dim=-1))
         return experts + self.heads["fused"](_mean_over_modalities(pooled, rows_present))
 
-    def late_fusion_logits(self, modality_logits: dict, rows_present: dict) -> torch.Tensor:
+    def late_fusion_logits(self, modality_logits: dict, rows_present: dict, weighted: bool = True) -> torch.Tensor:
         """Sum over the modalities a row has of w_m (log softmax(logits_m / T_m) - log prior_m): the product of the
         calibrated single-modality posteriors with each modality's training prior divided out (a uniform prior
-        over the emotions stays), each raised to its fitted weight (`config.modality_weights`, default 1), as
-        log-probabilities up to a constant per row."""
+        over the emotions stays), each raised to its fitted weight (`config.modality_weights`, default 1; `weighted`
+        False: every weight 1, as the model's fusion was trained), as log-probabilities up to a constant per row."""
         total = 0.0
         for m, logits in modality_logits.items():
             term = (logits.float() / self.modality_temperature(m)).log_softmax(-1) - self.log_prior(m, logits.device)
-            total = total + self.modality_weight(m) * term * rows_present[m][:, None]
+            weight = self.modality_weight(m) if weighted else 1.0
+            total = total + weight * term * rows_present[m][:, None]
         return total.to(next(iter(modality_logits.values())).dtype)
 
     def _pair_logits(self, tokens: dict, valid: dict, modality_logits: dict, pair_rows: dict) -> torch.Tensor:
@@ -209,7 +210,7 @@ class EmoXFormer(nn.Module):
             batch = next(iter(pooled.values())).shape[0]
             blocks = [pooled[m] * has[m][:, None] if m in pooled else self._zeros(batch) for m in self.modalities]
             return self.head(torch.cat(blocks, dim=-1))
-        experts = self.late_fusion_logits({m: modality_logits[m][take[m]].detach() for m in rows}, has)
+        experts = self.late_fusion_logits({m: modality_logits[m][take[m]].detach() for m in rows}, has, weighted=False)
         return experts + self.heads["fused"](_mean_over_modalities(pooled, has))
 
     def _zeros(self, batch: int) -> torch.Tensor:

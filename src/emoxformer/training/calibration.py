@@ -48,13 +48,14 @@ def choose_inference_fusion(paired_validation: dict[str, dict]) -> dict:
 
 def fit_modality_weights(model: EmoXFormer, real_pairs: list[dict], collate, train_config,
                          batch_size: int = 64) -> dict[str, float]:
-    """Late fusion's weight per modality (each in (0, 2), 1 at the start), fitted on real pairs: the validation rows
-    of the run's multimodal recordings (a video row: one sample per face) by the negative log-likelihood of the fused
-    answer. A modality that adds nothing to the others on real recordings gets a weight near 0, one that repeats
-    what another says a weight below 1. {} (every weight 1) when no row holds two of the model's modalities: then
-    the modalities are taken as independent given the emotion, as in label-matched pairs. Call it after the
-    temperatures are fitted; the weights then scale calibrated, prior-corrected log-probabilities."""
-    samples, labels = row_samples(real_pairs, model.modalities, several_only=True)
+    """Late fusion's weight per modality (each in (0, 2), 1 at the start), fitted on real pairs (prepared rows with
+    several modalities of one recording: a multimodal corpus's validation rows, see evaluate.real_pair_rows) by the
+    negative log-likelihood of the fused answer; a video row counts once, its faces sharing it. A modality that adds
+    nothing to the others on these recordings gets a weight near 0, one that repeats what another says a weight
+    below 1. {} (every weight 1) when no row holds two of the model's modalities: the modalities are then taken as
+    independent given the emotion, as in label-matched pairs. Call it after the temperatures are fitted; the
+    weights scale calibrated, prior-corrected log-probabilities."""
+    samples, labels, shares = row_samples(real_pairs, model.modalities, several_only=True)
     if not samples:
         return {}
     device = evaluation_device(train_config)
@@ -64,20 +65,25 @@ def fit_modality_weights(model: EmoXFormer, real_pairs: list[dict], collate, tra
     model.train(was_training)
     log_ratios = {m: values.clamp_min(1e-12).log() - model.log_prior(m, "cpu") for m, values in alone.items()
                   if not values.isnan().all()}  # a row without the modality: NaN
-    return fit_fusion_weights(log_ratios, torch.tensor(labels))
+    return fit_fusion_weights(log_ratios, torch.tensor(labels), torch.tensor(shares))
 
 
-def fit_fusion_weights(log_ratios: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, float]:
-    """The weights w_m in (0, 2) that minimise the cross-entropy of sum_m w_m * log_ratios[m] ([rows, classes] each:
-    a modality's calibrated log-probabilities less its log prior, NaN in rows without it), starting from 1."""
+def fit_fusion_weights(log_ratios: dict[str, torch.Tensor], labels: torch.Tensor,
+                       sample_weights: torch.Tensor | None = None) -> dict[str, float]:
+    """The weights w_m in (0, 2) that minimise the (sample-weighted) cross-entropy of sum_m w_m * log_ratios[m]
+    ([rows, classes] each: a modality's calibrated log-probabilities less its log prior, NaN in rows without it),
+    starting from 1."""
     names = [m for m in MODALITIES if m in log_ratios]
     terms = torch.stack([log_ratios[m].nan_to_num(0.0) for m in names]).float()  # [modalities, rows, classes]
+    share = torch.ones(len(labels)) if sample_weights is None else sample_weights.float()
+    share = share / share.sum()
     raw = torch.zeros(len(names), requires_grad=True)  # w = 2 sigmoid(raw): 1 at raw = 0
-    optimizer = torch.optim.LBFGS([raw], lr=0.1, max_iter=100)
+    optimizer = torch.optim.LBFGS([raw], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
 
     def closure():
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(((2 * raw.sigmoid())[:, None, None] * terms).sum(0), labels)
+        fused = ((2 * raw.sigmoid())[:, None, None] * terms).sum(0)
+        loss = (torch.nn.functional.cross_entropy(fused, labels, reduction="none") * share).sum()
         loss.backward()
         return loss
 
@@ -95,7 +101,8 @@ def reset_calibration(model: EmoXFormer) -> None:
 def calibrate_on_validation(model: EmoXFormer, datamodule, train_config, real_pairs: list[dict] = ()) -> dict:
     """Forget any earlier calibration, then fit the temperature over every validation sample and each modality's on
     its own validation rows, then late fusion's weights on `real_pairs` (validation rows with several modalities of
-    one recording; see fit_modality_weights); returns the validation predictions (uncalibrated logits)."""
+    one recording, see fit_modality_weights; none: every weight 1); returns the validation predictions
+    (uncalibrated logits)."""
     reset_calibration(model)
     validation = predict(model, datamodule, "val", train_config)
     model.config.temperature = fit_temperature(validation["logits"], validation["labels"])

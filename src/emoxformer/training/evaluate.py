@@ -207,10 +207,12 @@ def row_face_samples(row: dict, subset: Sequence[str]) -> list[dict]:
     return samples
 
 
-def row_samples(rows: list[dict], modalities: Sequence[str], several_only: bool = False) -> tuple[list[dict], list[int]]:
-    """Every row's samples over the `modalities` it has (row_face_samples) and their labels; `several_only`: rows
-    with two or more of them only."""
-    samples, labels = [], []
+def row_samples(rows: list[dict], modalities: Sequence[str], several_only: bool = False
+                ) -> tuple[list[dict], list[int], list[float]]:
+    """Every row's samples over the `modalities` it has (row_face_samples), their labels and their share of their
+    row (1 / the row's samples: a video row counts once, whatever its faces); `several_only`: rows with two or more
+    of them only."""
+    samples, labels, shares = [], [], []
     for row in rows:
         has = [m for m in modalities if row.get(m) is not None]
         if not has or (several_only and len(has) < 2):
@@ -218,18 +220,19 @@ def row_samples(rows: list[dict], modalities: Sequence[str], several_only: bool 
         parts = row_face_samples(row, has)
         samples.extend(parts)
         labels.extend([row["label"]] * len(parts))
-    return samples, labels
+        shares.extend([1.0 / len(parts)] * len(parts))
+    return samples, labels, shares
 
 
-def real_pair_rows(datamodule: EmoDataModule, processor, split: str = "val") -> list[dict]:
-    """The rows of `split` that hold several modalities of one recording: the multimodal corpora's rows and, with
-    `data.ravdess_transcripts`, RAVDESS clips with the sentence each speaks."""
+def real_pair_rows(datamodule: EmoDataModule, split: str = "val", processor=None) -> list[dict]:
+    """The rows of `split` that hold modalities of one recording: the multimodal corpora's rows and, given a
+    `processor`, RAVDESS clips with the sentence each speaks."""
     rows = []
     for name in datamodule.names:
         if registry.dataset_modality(name, datamodule.data_config) == MULTI:
             part = datamodule.splits[name][split]
             rows.extend(part[i] for i in range(len(part)))
-    if getattr(datamodule.data_config, "ravdess_transcripts", False) and "ravdess" in datamodule.names:
+    if processor is not None and "ravdess" in datamodule.names:
         rows.extend(transcript_examples(datamodule, processor, split))
     return rows
 

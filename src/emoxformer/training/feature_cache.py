@@ -42,6 +42,7 @@ from ..model.encoders import exact_padding
 from ..model.layers import WEIGHTS_NAME as LAYER_WEIGHTS, cache_outputs, route_cached_layers
 from ..model.modeling import EmoXFormer
 
+POOL = ""  # cache_key's records digest for a pool: every one-view table of one encoder and its input settings
 RECORDS_FILE = "records.json"  # a one-view table's record digests, row by row: other tables of its pool copy rows
 
 
@@ -87,14 +88,16 @@ def _encoder_digest(encoder: torch.nn.Module) -> str:
 
 
 def cache_key(model: EmoXFormer, modality: str, records: list | str, views: int, augment, state_digest: str = "",
-              seed: int | None = None) -> str:
+              seed: int | None = None, encoder_digest: str | None = None) -> str:
     """The table's key. The model config's input settings of `modality` (model/config.py INPUT_SETTINGS) count;
     augmented views are drawn from `seed`, so it counts only when views > 1. `records`: the records, or their
-    digest (`_records_digests`); "" gives the key every table of this encoder and these settings shares (its pool)."""
+    digest (`_records_digests`; POOL: the key every table of this encoder and these settings shares).
+    `encoder_digest`: the encoder's, when already computed."""
     settings = {field: getattr(model.config, field) for field in INPUT_SETTINGS[modality]}
     augmented = views > 1
+    encoder_digest = encoder_digest or _encoder_digest(model.encoders[modality])
     payload = {"settings": settings, "views": views, "augment": vars(augment) if augmented and augment else None,
-               "seed": seed if augmented else None, "encoder": _encoder_digest(model.encoders[modality]),
+               "seed": seed if augmented else None, "encoder": encoder_digest,
                "records": records if isinstance(records, str) else _records_digest(records),
                "state": state_digest, "version": 5}  # 5: the input settings, image colour among them
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -145,8 +148,9 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
                 records = [dataset.records[i] for i in first_indices]
                 state_digest = registry.modality(modality).state_digest(dataset.state)
                 records_digest, record_digests = _records_digests(records)
+                encoder_digest = _encoder_digest(model.encoders[modality])
                 keys = [cache_key(model, modality, digest, split_views, datamodule.data_config.augment, state_digest,
-                                  seed=datamodule.seed) for digest in (records_digest, "")]
+                                  seed=datamodule.seed, encoder_digest=encoder_digest) for digest in (records_digest, POOL)]
                 folder, pool = root / f"{part}-{keys[0]}", keys[1] if split_views == 1 else None
                 if not (folder / "meta.json").is_file():
                     if is_main:
@@ -189,6 +193,8 @@ def _pool_rows(root: Path, pool: str) -> dict[str, tuple[Path, int]]:
     """Each record digest a table of `pool` holds: (its folder, its row)."""
     found: dict[str, tuple[Path, int]] = {}
     for meta_file in root.glob("*/meta.json"):
+        if meta_file.parent.name.startswith("."):  # a table being written (renamed when complete)
+            continue
         try:
             meta = json.loads(meta_file.read_text())
             if meta.get("pool") != pool:
@@ -213,16 +219,19 @@ def _assemble(root: Path, pool: str, record_digests: list[str], first_indices: l
     new_row = {row: position for position, row in enumerate(missing)}
     sources: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
     chunks = []
-    for row, digest in enumerate(record_digests):
-        if row in new_row:
-            position = new_row[row]
-            chunks.append(new_tokens[new_offsets[position]:new_offsets[position + 1]])
-            continue
-        folder, source_row = known[digest]
-        if folder not in sources:
-            sources[folder] = (np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"))
-        tokens, offsets = sources[folder]
-        chunks.append(np.asarray(tokens[offsets[source_row]:offsets[source_row + 1]]))
+    try:
+        for row, digest in enumerate(record_digests):
+            if row in new_row:
+                position = new_row[row]
+                chunks.append(new_tokens[new_offsets[position]:new_offsets[position + 1]])
+                continue
+            folder, source_row = known[digest]
+            if folder not in sources:
+                sources[folder] = (np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"))
+            tokens, offsets = sources[folder]
+            chunks.append(np.asarray(tokens[offsets[source_row]:offsets[source_row + 1]]))
+    except (OSError, ValueError):  # a source table removed or damaged meanwhile: encode everything instead
+        return encode(first_indices)
     offsets = np.concatenate(([0], np.cumsum([len(c) for c in chunks]))).astype(np.int64)
     return np.concatenate(chunks), offsets
 

@@ -286,7 +286,8 @@ class TwoStageTrainer:
         same weights give the same logits, so only the probabilities are recalibrated); else they are predicted."""
         config = self.config
         processor = EmoXFormerProcessor.from_preprocessor(preprocessor)
-        calibrate_on_validation(model, datamodule, config.train, real_pair_rows(datamodule, processor, "val"))
+        real_pairs = real_pair_rows(datamodule, "val") if config.train.fit_fusion_weights else []
+        calibrate_on_validation(model, datamodule, config.train, real_pairs)
         # Single-modality rows: the same logits as the stage's test predictions, only recalibrated.
         if test_predictions is None:
             test_predictions = predict(model, datamodule, "test", config.train)
@@ -308,9 +309,6 @@ class TwoStageTrainer:
             for name, per_fusion in recording_metrics(model, datamodule, config.train, split="val").items():
                 for fusion, subsets in per_fusion.items():
                     validation_subsets[fusion].update({f"{name} {subset}": m for subset, m in subsets.items()})
-            if config.data.ravdess_transcripts:
-                for fusion, subsets in transcript_metrics(model, datamodule, processor, config.train, "val").items():
-                    validation_subsets[fusion].update({f"ravdess transcripts {subset}": m for subset, m in subsets.items()})
             if any(validation_subsets.values()):
                 choice = choose_inference_fusion(validation_subsets)
                 model.config.inference_fusion = choice["fusion"]
