@@ -200,8 +200,6 @@ def test_another_split_of_the_same_clips_copies_their_rows_and_encodes_only_new_
     _, model, fold1 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=1")
     # A folder of its own: no table of other tests to copy from.
     cached_tables(model, fold1, ("train", "val"), 1, torch.device("cpu"), progress=False, root=tmp_path)
-    (tmp_path / ".half-written.123.tmp").mkdir()  # another process's table, not yet renamed: never a source
-    (tmp_path / ".half-written.123.tmp" / "meta.json").write_text("{}")
     builds = _spy_on_builds(monkeypatch)
     _, shorter, shorter_fold2 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=2",
                                        "model.max_audio_seconds=1.5")
@@ -222,3 +220,13 @@ def test_another_split_of_the_same_clips_copies_their_rows_and_encodes_only_new_
                                            [index])[0]
         # Equal up to float16 rounding of a batch of other clips (1 unit in the last place).
         np.testing.assert_allclose(np.asarray(tables[("ravdess", "train", "audio")].get(index), np.float32), direct, atol=4e-3)
+
+
+def test_a_table_another_process_is_still_writing_is_not_copied_from(sample_root, monkeypatch, tmp_path):
+    _, model, fold1 = _setup(sample_root, "data.datasets=[ravdess]", "data.ravdess_fold=1")
+    cached_tables(model, fold1, ("val",), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    (table,) = list(tmp_path.iterdir())
+    table.rename(tmp_path / f".{table.name}.123.tmp")  # as a table looks before its writer renames it
+    builds = _spy_on_builds(monkeypatch)
+    cached_tables(model, fold1, ("val",), 1, torch.device("cpu"), progress=False, root=tmp_path)
+    assert builds == [("audio", len(fold1.splits["ravdess"]["val"]))]

@@ -196,7 +196,7 @@ def test_late_fusion_raises_each_modality_s_answer_to_its_weight():
 
 
 def test_a_modality_that_says_the_same_for_every_emotion_gets_a_weight_near_zero():
-    from emoxformer.training.calibration import fit_fusion_weights
+    from emoxformer.training.calibration import fit_product_weights
 
     rng = np.random.default_rng(0)
     labels = torch.tensor(rng.integers(0, 7, 400))
@@ -204,7 +204,7 @@ def test_a_modality_that_says_the_same_for_every_emotion_gets_a_weight_near_zero
     speech = torch.log_softmax(torch.tensor(2.0 * np.eye(7)[labels.numpy()] + rng.normal(size=(400, 7))), -1)
     sentence = torch.log_softmax(torch.tensor([3.0, 0, 0, 0, 2.0, 0, 0]), -1).expand(400, 7).clone()
     prior = torch.full((7,), 1 / 7).log()
-    weights = fit_fusion_weights({"text": sentence - prior, "audio": speech - prior}, labels)
+    weights = fit_product_weights({"text": sentence - prior, "audio": speech - prior}, labels)
     assert weights["text"] < 0.1 and weights["audio"] > 0.5
     fused = (weights["text"] * sentence + weights["audio"] * speech).argmax(-1)
     product = (sentence + speech).argmax(-1)

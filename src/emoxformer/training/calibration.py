@@ -65,10 +65,10 @@ def fit_modality_weights(model: EmoXFormer, real_pairs: list[dict], collate, tra
     model.train(was_training)
     log_ratios = {m: values.clamp_min(1e-12).log() - model.log_prior(m, "cpu") for m, values in alone.items()
                   if not values.isnan().all()}  # a row without the modality: NaN
-    return fit_fusion_weights(log_ratios, torch.tensor(labels), torch.tensor(shares))
+    return fit_product_weights(log_ratios, torch.tensor(labels), torch.tensor(shares))
 
 
-def fit_fusion_weights(log_ratios: dict[str, torch.Tensor], labels: torch.Tensor,
+def fit_product_weights(log_ratios: dict[str, torch.Tensor], labels: torch.Tensor,
                        sample_weights: torch.Tensor | None = None) -> dict[str, float]:
     """The weights w_m in (0, 2) that minimise the (sample-weighted) cross-entropy of sum_m w_m * log_ratios[m]
     ([rows, classes] each: a modality's calibrated log-probabilities less its log prior, NaN in rows without it),

@@ -224,16 +224,13 @@ def row_samples(rows: list[dict], modalities: Sequence[str], several_only: bool 
     return samples, labels, shares
 
 
-def real_pair_rows(datamodule: EmoDataModule, split: str = "val", processor=None) -> list[dict]:
-    """The rows of `split` that hold modalities of one recording: the multimodal corpora's rows and, given a
-    `processor`, RAVDESS clips with the sentence each speaks."""
+def real_pair_rows(datamodule: EmoDataModule, split: str = "val") -> list[dict]:
+    """The rows of `split` that hold modalities of one recording: the multimodal corpora's rows."""
     rows = []
     for name in datamodule.names:
         if registry.dataset_modality(name, datamodule.data_config) == MULTI:
             part = datamodule.splits[name][split]
             rows.extend(part[i] for i in range(len(part)))
-    if processor is not None and "ravdess" in datamodule.names:
-        rows.extend(transcript_examples(datamodule, processor, split))
     return rows
 
 

@@ -139,6 +139,7 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
         raise ValueError("the feature cache is off (EMOXFORMER_CACHE=off): pass a folder for the tables")
     route_cached_layers(model)  # a layer-weighted encoder's cached layers are weighted before their projection
     tables = {}
+    encoder_digests: dict[str, str] = {}
     for name in datamodule.names:
         for split in splits:
             for modality, dataset in single_modality_parts(datamodule.splits[name][split]).items():
@@ -148,7 +149,9 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
                 records = [dataset.records[i] for i in first_indices]
                 state_digest = registry.modality(modality).state_digest(dataset.state)
                 records_digest, record_digests = _records_digests(records)
-                encoder_digest = _encoder_digest(model.encoders[modality])
+                if modality not in encoder_digests:  # hashing every weight of a base-size encoder takes seconds
+                    encoder_digests[modality] = _encoder_digest(model.encoders[modality])
+                encoder_digest = encoder_digests[modality]
                 keys = [cache_key(model, modality, digest, split_views, datamodule.data_config.augment, state_digest,
                                   seed=datamodule.seed, encoder_digest=encoder_digest) for digest in (records_digest, POOL)]
                 folder, pool = root / f"{part}-{keys[0]}", keys[1] if split_views == 1 else None
@@ -200,7 +203,9 @@ def _pool_rows(root: Path, pool: str) -> dict[str, tuple[Path, int]]:
             if meta.get("pool") != pool:
                 continue
             digests = json.loads((meta_file.parent / RECORDS_FILE).read_text())
-        except (OSError, ValueError):  # a table being written or damaged: not a source
+        except (OSError, ValueError):  # a damaged table: not a source
+            continue
+        if len(digests) != meta.get("rows"):
             continue
         for row, digest in enumerate(digests):
             found.setdefault(digest, (meta_file.parent, row))
@@ -230,7 +235,7 @@ def _assemble(root: Path, pool: str, record_digests: list[str], first_indices: l
                 sources[folder] = (np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "offsets.npy"))
             tokens, offsets = sources[folder]
             chunks.append(np.asarray(tokens[offsets[source_row]:offsets[source_row + 1]]))
-    except (OSError, ValueError):  # a source table removed or damaged meanwhile: encode everything instead
+    except (OSError, ValueError, IndexError):  # a source table removed or damaged meanwhile: encode everything
         return encode(first_indices)
     offsets = np.concatenate(([0], np.cumsum([len(c) for c in chunks]))).astype(np.int64)
     return np.concatenate(chunks), offsets
