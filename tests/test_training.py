@@ -26,10 +26,20 @@ def tiny_config(root, *extra):
 
 
 class StateRecorder(L.Callback):
-    """Copies of the model's weights at the start and end of each stage."""
+    """Copies of the model's weights at the start and end of each stage; with `run_dir`, at the start of each epoch
+    after the first, the epoch of the checkpoint `train --resume` would continue the stage from (None: no file)."""
 
-    def __init__(self):
-        self.stages = []
+    def __init__(self, run_dir=None):
+        self.stages, self.run_dir = [], run_dir
+        self.resumable = {}
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if self.run_dir is None or trainer.current_epoch == 0:
+            return
+        stage = f"stage{len(self.stages)}"
+        last = self.run_dir / stage / "checkpoints" / "last.ckpt"
+        saved = torch.load(last, map_location="cpu", weights_only=False)["epoch"] if last.is_file() else None
+        self.resumable[(stage, trainer.current_epoch)] = saved
 
     def on_fit_start(self, trainer, pl_module):
         self.stages.append({"start": _copy(pl_module.model), "modes": set()})
@@ -49,7 +59,7 @@ def _copy(model):
 @pytest.fixture(scope="module")
 def tiny_run(sample_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    recorder = StateRecorder()
+    recorder = StateRecorder(out)
     trainer = TwoStageTrainer(tiny_config(sample_root), out, progress=False, extra_callbacks=[recorder])
     metrics = trainer.run().to_dict()
     return out, metrics, recorder
@@ -59,6 +69,13 @@ def _changed(before, after, prefix):
     keys = [k for k in before if k.startswith(prefix) and before[k].is_floating_point()]
     assert keys
     return [k for k in keys if not torch.equal(before[k], after[k])]
+
+
+def test_every_finished_epoch_leaves_a_checkpoint_to_resume_from(tiny_run):
+    """Regression: with Lightning 2.6 ModelCheckpoint(save_last=True, save_top_k=0) wrote last.ckpt only when the
+    stage ended, so a stage killed in its 3rd of 10 epochs (a real joint run) had nothing to resume from."""
+    _, _, recorder = tiny_run
+    assert recorder.resumable == {("stage1", 1): 0, ("stage2", 1): 0}
 
 
 def test_stage1_freezes_backbones_and_trains_the_rest(tiny_run):

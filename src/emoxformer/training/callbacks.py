@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
@@ -14,6 +15,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from ..io_utils import atomic_write
 
 BEST_SCORE = "best_score.json"  # beside a stage's best/: its monitored value, for choosing the final model
+LAST_CHECKPOINT = "last.ckpt"  # in a stage's checkpoints/: where `train --resume` continues the stage from
 
 
 class ExportBestModel(L.Callback):
@@ -59,6 +61,25 @@ def write_best_score(path: Path, monitor: str, mode: str, value: float, epoch: i
 def read_best_score(path: Path) -> dict | None:
     """What `ExportBestModel` wrote, or None for a stage trained before scores were kept."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+class SaveLastCheckpoint(Checkpoint):
+    """Write the full training state to `path` at the end of every training epoch (after its validation), the
+    state `train --resume` continues from. Lightning's ModelCheckpoint(save_last=True, save_top_k=0) no longer does
+    this: since Lightning 2.6 it writes `last.ckpt` only in a step that also saved a top-k checkpoint, so with none
+    kept a stage killed in any epoch restarted from its beginning. The file is written beside `path` and renamed, so
+    a kill while writing keeps the previous epoch's state. A Checkpoint subclass runs after EarlyStopping, as
+    ModelCheckpoint did, so the saved state includes its patience count."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            tmp.replace(self.path)
+        trainer.strategy.barrier()
 
 
 class EpochLines(L.Callback):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from safetensors.torch import load_file
@@ -27,8 +27,8 @@ from ..data.sources import dataset_modalities
 from .plots import plot_confusion_matrix, plot_training_curves
 from ..model.modeling import FUSIONS, WEIGHTS_NAME, EmoXFormer
 from ..model.preprocessing import Preprocessor
-from .callbacks import (BEST_SCORE, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel, RNGState,
-                        read_best_score, write_best_score)
+from .callbacks import (BEST_SCORE, LAST_CHECKPOINT, ContinueLog, ContinuingCSVLogger, EpochLines, ExportBestModel,
+                        RNGState, SaveLastCheckpoint, read_best_score, write_best_score)
 from .input_format import record_input_format
 from .calibration import calibrate_on_validation, choose_inference_fusion, training_priors
 from .evaluate import (evaluate_predictions, evaluation_device, paired_test_metrics, predict, real_pair_rows,
@@ -216,7 +216,7 @@ class TwoStageTrainer:
         config = self.config
         # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
-        last = self.out / stage_name / "checkpoints" / "last.ckpt"
+        last = self.out / stage_name / "checkpoints" / LAST_CHECKPOINT
         cached = config.train.feature_cache and stage.freeze_backbones
         with ExitStack() as features:
             stage_data = datamodule
@@ -341,7 +341,7 @@ class TwoStageTrainer:
         callbacks = [
             ExportBestModel(stage_dir / "best", monitor, preprocessor.tokenizer, mode=mode, score_file=stage_dir / BEST_SCORE),
             EarlyStopping(monitor=monitor, mode=mode, patience=stage.patience),
-            ModelCheckpoint(dirpath=stage_dir / "checkpoints", save_last=True, save_top_k=0),
+            SaveLastCheckpoint(stage_dir / "checkpoints" / LAST_CHECKPOINT),
             LearningRateMonitor(logging_interval="epoch"),
             RNGState(),
         ] + progress_callbacks(stage_name, self.progress, sys.stdout.isatty(), monitor) + self.extra_callbacks
