@@ -38,7 +38,8 @@ class StateRecorder(L.Callback):
             return
         stage = f"stage{len(self.stages)}"
         last = self.run_dir / stage / "checkpoints" / "last.ckpt"
-        saved = torch.load(last, map_location="cpu", weights_only=False)["epoch"] if last.is_file() else None
+        # loaded as `train --resume` loads it
+        saved = torch.load(last, map_location="cpu", weights_only=True)["epoch"] if last.is_file() else None
         self.resumable[(stage, trainer.current_epoch)] = saved
 
     def on_fit_start(self, trainer, pl_module):
