@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -214,3 +215,61 @@ def test_resume_refuses_any_setting_that_differs_from_the_runs_config(stopped_ru
     emoxformer.train(config, run, resume=True)  # the config it started with, as given then
     emoxformer.train(None, run, resume=True)
     assert len(given) == 3 and given[-1].train.seed == given[-2].train.seed == 42
+
+
+class _Interrupted(RuntimeError):
+    pass
+
+
+class _Kill(L.Callback):
+    """Stands in for a kill: raises when epoch `epoch` starts (after the previous epoch's checkpoint), or with
+    `epoch=None` when the stage's training ends (after its last checkpoint, before the stage's test)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise _Interrupted(f"stopped at the start of epoch {self.epoch}")
+
+    def on_train_end(self, trainer, pl_module):
+        if self.epoch is None:
+            raise _Interrupted("stopped after the stage's last epoch")
+
+
+class _SchedulerAtEnd(L.Callback):
+    """The stage's plateau scheduler state and the epoch count when the stage's training ends."""
+
+    def __init__(self):
+        self.state = None
+
+    def on_train_end(self, trainer, pl_module):
+        scheduler = trainer.lr_scheduler_configs[0].scheduler
+        self.state = {key: scheduler.state_dict()[key] for key in ("last_epoch", "best", "num_bad_epochs", "_last_lr")}
+        self.state["epochs"] = trainer.current_epoch
+
+
+@pytest.mark.parametrize("killed", ["mid-stage", "after an early stop"])
+def test_a_resumed_stage_keeps_the_plateau_schedule_and_early_stop_of_an_uninterrupted_one(sample_root, tmp_path,
+                                                                                          killed):
+    """Regression: ReduceLROnPlateau stepped after the end-of-epoch checkpoint and Lightning does not replay that
+    step on resume, so a resumed stage counted its epochs one behind; and a stage killed after early stopping had
+    decided to stop trained on when resumed."""
+    from emoxformer.config import load_config
+    from emoxformer.training.run import TwoStageTrainer
+
+    patience = 10 if killed == "mid-stage" else 0  # 0: stop after the first epoch that does not improve validation
+    settings = [f"data.root={sample_root}", *TINY, "train.stage1.epochs=4", "train.stage2.epochs=0",
+                "train.plateau_patience=0", f"train.stage1.patience={patience}"]
+    uninterrupted = _SchedulerAtEnd()
+    TwoStageTrainer(load_config("quickstart", settings), tmp_path / "a", progress=False,
+                    extra_callbacks=[uninterrupted]).run()
+    if killed == "after an early stop":
+        assert uninterrupted.state["epochs"] < 4, "the uninterrupted stage did not stop early: nothing to test"
+    run = tmp_path / "b"
+    with pytest.raises(_Interrupted):
+        TwoStageTrainer(load_config("quickstart", settings), run, progress=False,
+                        extra_callbacks=[_Kill(2 if killed == "mid-stage" else None)]).run()
+    resumed = _SchedulerAtEnd()
+    TwoStageTrainer(load_config(run / "config.yaml"), run, progress=False, extra_callbacks=[resumed]).run(resume=True)
+    assert resumed.state == uninterrupted.state

@@ -26,21 +26,13 @@ def tiny_config(root, *extra):
 
 
 class StateRecorder(L.Callback):
-    """Copies of the model's weights at the start and end of each stage; with `run_dir`, at the start of each epoch
-    after the first, the epoch of the checkpoint `train --resume` would continue the stage from (None: no file)."""
+    """Copies of the model's weights at the start and end of each stage; with `run_dir`, as each epoch after the
+    first trains its first batch, the epoch of the checkpoint `train --resume` would continue the stage from (None:
+    no file)."""
 
     def __init__(self, run_dir=None):
         self.stages, self.run_dir = [], run_dir
         self.resumable = {}
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if self.run_dir is None or trainer.current_epoch == 0:
-            return
-        stage = f"stage{len(self.stages)}"
-        last = self.run_dir / stage / "checkpoints" / "last.ckpt"
-        # loaded as `train --resume` loads it
-        saved = torch.load(last, map_location="cpu", weights_only=True)["epoch"] if last.is_file() else None
-        self.resumable[(stage, trainer.current_epoch)] = saved
 
     def on_fit_start(self, trainer, pl_module):
         self.stages.append({"start": _copy(pl_module.model), "modes": set()})
@@ -48,6 +40,12 @@ class StateRecorder(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         model = pl_module.model
         self.stages[-1]["modes"].add((model.encoders.training, model.fusion.training, model.classifier.training))
+        if self.run_dir is not None and batch_idx == 0 and trainer.current_epoch > 0:
+            stage = f"stage{len(self.stages)}"
+            last = self.run_dir / stage / "checkpoints" / "last.ckpt"
+            # loaded as `train --resume` loads it
+            saved = torch.load(last, map_location="cpu", weights_only=True)["epoch"] if last.is_file() else None
+            self.resumable[(stage, trainer.current_epoch)] = saved
 
     def on_fit_end(self, trainer, pl_module):
         self.stages[-1]["end"] = _copy(pl_module.model)

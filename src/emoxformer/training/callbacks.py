@@ -65,21 +65,45 @@ def read_best_score(path: Path) -> dict | None:
 
 class SaveLastCheckpoint(Checkpoint):
     """Write the full training state to `path` at the end of every training epoch (after its validation), the
-    state `train --resume` continues from. Lightning's ModelCheckpoint(save_last=True, save_top_k=0) no longer does
-    this: since Lightning 2.6 it writes `last.ckpt` only in a step that also saved a top-k checkpoint, so with none
-    kept a stage killed in any epoch restarted from its beginning. The file is written beside `path` and renamed, so
-    a kill while writing keeps the previous epoch's state. A Checkpoint subclass runs after EarlyStopping, as
-    ModelCheckpoint did, so the saved state includes its patience count."""
+    state `train --resume` continues from.
+
+    Lightning's ModelCheckpoint(save_last=True, save_top_k=0) no longer does this: since Lightning 2.6 it writes
+    `last.ckpt` only in a step that also saved a top-k checkpoint, so with none kept a stage killed in any epoch
+    restarted from its beginning. As a Checkpoint subclass this runs where ModelCheckpoint did: after EarlyStopping
+    (the saved state includes its patience count and decision) and before Lightning logs the epoch's training
+    metrics. The state is written to a hidden file and renamed to `path` only once those metrics are in the log
+    (as the next epoch or the stage's end begins): a resumed stage skips its checkpoint's epoch end, so a file
+    visible earlier could leave that epoch's row out of the log, and a kill while writing keeps the previous
+    epoch's file."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._pending = self.path.with_name(f".{self.path.name}.tmp")
+        self._stopped = False
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        # Lightning does not keep `should_stop`: a stage that early stopping had ended would train on when resumed.
+        checkpoint["emoxformer_should_stop"] = bool(trainer.should_stop)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._stopped = bool(checkpoint.get("emoxformer_should_stop", False))
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._stopped:
+            trainer.should_stop = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
-        if trainer.is_global_zero:
-            tmp.replace(self.path)
-        trainer.strategy.barrier()
+        trainer.save_checkpoint(self._pending)  # every rank takes part; rank 0 writes
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._publish(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._publish(trainer)
+
+    def _publish(self, trainer: L.Trainer) -> None:
+        if trainer.is_global_zero and self._pending.is_file():
+            self._pending.replace(self.path)
 
 
 class EpochLines(L.Callback):

@@ -88,6 +88,20 @@ class EmoXFormerModule(L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}}
 
+    def lr_scheduler_step(self, scheduler, metric) -> None:
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # stepped in on_train_epoch_end
+            scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        # The plateau schedule steps here, before the end-of-epoch checkpoint (callbacks.SaveLastCheckpoint) is
+        # written, not after it as Lightning would: a resumed stage does not replay that step, and would count its
+        # epochs one behind an uninterrupted one. The next epoch's learning rate is the same either way.
+        for config in self.trainer.lr_scheduler_configs:
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                value = self.trainer.callback_metrics.get(config.monitor)
+                if value is not None:
+                    config.scheduler.step(float(value))
+
     def on_train_start(self) -> None:
         # After Lightning restored a resumed stage's optimiser state, whose groups carry the kernel they were saved with.
         for optimizer in self.trainer.optimizers:
