@@ -270,6 +270,24 @@ def test_a_resumed_stage_keeps_the_plateau_schedule_and_early_stop_of_an_uninter
     with pytest.raises(_Interrupted):
         TwoStageTrainer(load_config("quickstart", settings), run, progress=False,
                         extra_callbacks=[_Kill(2 if killed == "mid-stage" else None)]).run()
-    resumed = _SchedulerAtEnd()
-    TwoStageTrainer(load_config(run / "config.yaml"), run, progress=False, extra_callbacks=[resumed]).run(resume=True)
+    # A kill while the next epoch's state was being written leaves a partial hidden file: never to become last.ckpt.
+    (run / "stage1" / "checkpoints" / ".last.ckpt.tmp").write_bytes(b"partial")
+    resumed, published = _SchedulerAtEnd(), _PublishedCheckpoints(run / "stage1" / "checkpoints" / "last.ckpt")
+    TwoStageTrainer(load_config(run / "config.yaml"), run, progress=False,
+                    extra_callbacks=[resumed, published]).run(resume=True)
     assert resumed.state == uninterrupted.state
+    assert all(epoch is not None for epoch in published.epochs), published.epochs
+
+
+class _PublishedCheckpoints(L.Callback):
+    """The epoch of `path` as each epoch trains its first batch, loaded as resuming loads it (None: not loadable)."""
+
+    def __init__(self, path):
+        self.path, self.epochs = path, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == 0:
+            try:
+                self.epochs.append(torch.load(self.path, map_location="cpu", weights_only=True)["epoch"])
+            except Exception:
+                self.epochs.append(None)

@@ -91,6 +91,8 @@ class SaveLastCheckpoint(Checkpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._stopped:
             trainer.should_stop = True
+        if trainer.is_global_zero:  # left by a sitting killed before it published (or while writing) it: stale
+            self._pending.unlink(missing_ok=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         trainer.save_checkpoint(self._pending)  # every rank takes part; rank 0 writes
