@@ -154,3 +154,31 @@ def test_decoded_caches_are_reused_and_invalidated(tmp_path, monkeypatch):
     cached = AudioStore(records[:10], 16_000, progress=False)
     assert not calls and all(np.array_equal(store[r.id], cached[r.id]) for r in records[:10])
     assert np.array_equal(cached[records[3].id], load_audio(records[3].path))
+
+
+def test_transcript_manifest_reads_back_as_text_and_speech_pairs_of_the_same_split(sample_root, tmp_path):
+    from types import SimpleNamespace
+
+    from emoxformer.cli import main
+    from emoxformer.data.multimodal import read_multimodal_manifest
+    from emoxformer.data.ravdess import STATEMENTS
+
+    out = tmp_path / "manifests" / "ravdess_tx.csv"
+    assert main(["data", "ravdess-transcripts", str(sample_root / "ravdess"), "--out", str(out)]) == 0
+    assert not (out.parent / "ravdess").exists()  # paths lead back to the clips, nothing is copied
+    clips = read_ravdess(sample_root / "ravdess")
+    rows = read_multimodal_manifest(SimpleNamespace(name="ravdess_tx", manifest=str(out), root=None, label_map=None,
+                                                    drop_unmapped=False, val_fraction=0.1), every_row=False)
+    for split in ("train", "val", "test"):
+        expected = {r.path.resolve(): (r.label, STATEMENTS[r.statement]) for r in clips[split]}
+        got = {r.audio.resolve(): (r.label, r.text) for r in rows[split]}
+        assert got == expected and len(rows[split]) == len(clips[split])
+    assert {r.speaker for r in rows.test} == {"actor_21", "actor_22", "actor_23", "actor_24"}
+
+
+def test_transcript_manifest_refuses_bad_actor_lists_in_one_line(sample_root, tmp_path, capsys):
+    from emoxformer.cli import main
+
+    assert main(["data", "ravdess-transcripts", str(sample_root / "ravdess"), "--out", str(tmp_path / "m.csv"),
+                 "--test-actors", "21,x"]) == 2
+    assert "--test-actors '21,x'" in capsys.readouterr().err and not (tmp_path / "m.csv").exists()

@@ -48,6 +48,27 @@ def _cmd_data_summary(args) -> int:
     return 0
 
 
+def _cmd_ravdess_transcripts(args) -> int:
+    from .data.ravdess import read_ravdess, write_transcript_manifest
+    from .errors import ConfigError
+
+    def actors(option: str, value: str) -> tuple[int, ...]:
+        try:
+            numbers = tuple(int(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            numbers = ()
+        if not numbers or not all(1 <= n <= 24 for n in numbers):
+            raise ConfigError(f"{option} {value!r}: give RAVDESS actor numbers (1..24) separated by commas, e.g. 21,22")
+        return numbers
+
+    split = read_ravdess(args.ravdess, val_actors=actors("--val-actors", args.val_actors),
+                         test_actors=actors("--test-actors", args.test_actors), skip_bad=args.skip_bad)
+    counts = write_transcript_manifest(split, args.out)
+    skipped = f"; {len(split.skipped)} bad files skipped" if split.skipped else ""
+    print(f"wrote {args.out}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + f" clips{skipped}")
+    return 0
+
+
 def _cmd_download(args) -> int:
     from .data.download import download_datasets
 
@@ -576,6 +597,20 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print one JSON object")
     _add_manifest_options(summary, "summarize this corpus instead (rows without a split counted as test)")
     summary.set_defaults(func=_cmd_data_summary)
+    transcripts = data_commands.add_parser(
+        "ravdess-transcripts", help="write RAVDESS as a text + speech corpus (each clip with the sentence it speaks)",
+        description="Write a multimodal manifest of RAVDESS speech: one row per clip with the sentence its file name "
+                    "names (statement 01: 'Kids are talking by the door', 02: 'Dogs are sitting by the door') as text, "
+                    "the clip as audio, its emotion and its actor's split. Train it as real text + speech pairs: "
+                    "--set 'data.extra=[{name: ravdess_tx, modality: multi, manifest: OUT}]' "
+                    "'data.datasets=[meld,ravdess_tx,fer2013]'.")
+    transcripts.add_argument("ravdess", help="the RAVDESS folder (Actor_01/ ... Actor_24/)")
+    transcripts.add_argument("--out", required=True, metavar="FILE.csv", help="the manifest to write")
+    transcripts.add_argument("--val-actors", default="19,20", metavar="N,N", help="validation actors (default 19,20)")
+    transcripts.add_argument("--test-actors", default="21,22,23,24", metavar="N,...",
+                             help="test actors (default 21,22,23,24, the split `train` uses)")
+    transcripts.add_argument("--skip-bad", action="store_true", help="skip and count bad files instead of stopping")
+    transcripts.set_defaults(func=_cmd_ravdess_transcripts)
 
     fetch = commands.add_parser(
         "download", help="fetch MELD, RAVDESS and/or FER2013 from their official sources into a data root",

@@ -1,12 +1,16 @@
 """Reader for RAVDESS speech: `Actor_XX/MM-VV-EE-II-SS-RR-AA.wav`, split by actor."""
 from __future__ import annotations
 
+import csv
+import io
+import os
 import random
 import re
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
-from ..labels import LABEL_TO_INDEX, RAVDESS_EMOTIONS
+from ..io_utils import atomic_write
+from ..labels import EMOTIONS, LABEL_TO_INDEX, RAVDESS_EMOTIONS
 from ..media import audio_info
 from .errors_policy import BadRowPolicy
 from .records import AudioRecord, SplitRecords
@@ -143,3 +147,27 @@ def read_ravdess_for(path: Path, data_config) -> SplitRecords:
     return read_ravdess(path, split=data_config.ravdess_split, val_actors=val_actors, test_actors=test_actors,
                         seed=data_config.split_seed, include_song=data_config.ravdess_include_song,
                         skip_bad=data_config.skip_bad)
+
+
+def write_transcript_manifest(split: SplitRecords, out: str | Path) -> dict[str, int]:
+    """Write `split`'s clips as a multimodal manifest (data/multimodal.py): one row per clip with the sentence it
+    speaks as `text` and the clip as `audio`, its emotion, split and actor. Trained as a `data.extra` corpus of
+    modality `multi`, these are real text + speech pairs; paths are relative to the manifest's folder where they
+    can be. Returns the rows written per split."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "text", "audio", "label", "split", "speaker"])
+    counts = {}
+    for split_name in ("train", "val", "test"):
+        for record in split[split_name]:
+            try:
+                audio = os.path.relpath(record.path.resolve(), out.parent.resolve())
+            except ValueError:  # another drive (Windows): keep the absolute path
+                audio = str(record.path.resolve())
+            writer.writerow([record.id, transcript(record), Path(audio).as_posix(), EMOTIONS[record.label],
+                             split_name, f"actor_{record.actor:02d}"])
+        counts[split_name] = len(split[split_name])
+    atomic_write(out, buffer.getvalue())
+    return counts
