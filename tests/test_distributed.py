@@ -19,7 +19,7 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 COMMON = [
     "model.hidden_size=32", "model.num_heads=2", "model.fusion_layers=1",
     "model.projection_dropout=0", "model.attention_dropout=0", "model.classifier_dropout=0", "data.augment.enabled=false",
-    "data.samples_per_epoch=192", "train.stage1.epochs=1", "train.stage2.epochs=2", "train.accelerator=cpu",
+    "data.samples_per_epoch=192", "train.stage1.epochs=1", "train.stage2.epochs=1", "train.accelerator=cpu",
     # The fusion's label-matched pairs are assembled within each process's batch (training/pairs.py), as BatchNorm
     # statistics are per process: a 2-process run's pairs are not a 1-process run's, so they are off here.
     "train.fusion_pairs=0",

@@ -7,6 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from emoxformer import Predictor
+from offline_hub import set_hub_offline
+
 from emoxformer.cli import main
 from emoxformer.config import load_config
 from emoxformer.data.collate import Collator
@@ -22,7 +24,7 @@ from emoxformer.training.run import TwoStageTrainer
 @pytest.fixture
 def offline(monkeypatch):
     """A backbone that is not local must fail at once instead of asking the hub."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    set_hub_offline(monkeypatch)
 
 
 def _missing(tmp_path, name):
@@ -35,7 +37,7 @@ def text_only_run(sample_root, tiny_backbones, tmp_path_factory):
     out = tmp_path_factory.mktemp("text-only")
     missing = out.parent / "no-such-folder"
     mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
+    set_hub_offline(mp)
     try:
         config = load_config("quickstart", [
             f"data.root={sample_root}", "data.datasets=[meld]", f"model.text_backbone={tiny_backbones['text']}",

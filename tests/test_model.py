@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from offline_hub import set_hub_offline
+
 from emoxformer.data.collate import Collator
 from emoxformer.errors import ModelLoadError
 from emoxformer.model.config import MODALITIES, EmoXFormerConfig
@@ -194,7 +196,7 @@ def test_unsafe_or_foreign_folders_are_refused(tmp_path):
 
 
 def test_unreachable_backbone_name_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    set_hub_offline(monkeypatch)
     with pytest.raises(ModelLoadError, match="cannot load"):
         EmoXFormer.from_config(EmoXFormerConfig(text_backbone="no-such-org/no-such-model-xyz"))
 

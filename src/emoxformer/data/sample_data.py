@@ -117,6 +117,18 @@ _VOICE = {
 }
 
 
+def _harmonics(phase: np.ndarray, count: int) -> np.ndarray:
+    """sum over k = 1..count of sin(k * phase) / k (a sawtooth-like voiced source), by the recurrence
+    sin((k+1)x) = 2 cos(x) sin(kx) - sin((k-1)x): one sine and one cosine instead of `count` sines."""
+    twice_cos = 2 * np.cos(phase)
+    previous, current = np.zeros_like(phase), np.sin(phase)
+    total = current.copy()
+    for k in range(2, count + 1):
+        previous, current = current, twice_cos * current - previous
+        total += current / k
+    return total
+
+
 def synthesize_voice(rng: np.random.Generator, emotion_code: int, actor: int, seconds: float, rate: int = RAVDESS_RATE) -> np.ndarray:
     pitch, glide, syllables, level, tremor, breath = _VOICE[emotion_code]
     base = (120.0 if actor % 2 else 210.0) * (1 + 0.06 * ((actor * 7) % 5 - 2) / 2)  # odd actors male, as in RAVDESS
@@ -126,7 +138,7 @@ def synthesize_voice(rng: np.random.Generator, emotion_code: int, actor: int, se
     f0 = base * pitch * rng.uniform(0.94, 1.06) * 2 ** (glide * (progress - 0.5))
     f0 = f0 * (1 + tremor * np.sin(2 * np.pi * 7.0 * t)) * (1 + 0.005 * rng.standard_normal(n).cumsum() / np.sqrt(n))
     phase = 2 * np.pi * np.cumsum(f0) / rate
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    voiced = _harmonics(phase, 11)
     syllable_rate = syllables * rng.uniform(0.9, 1.1)
     envelope = np.clip(np.sin(np.pi * syllable_rate * t + rng.uniform(0, np.pi)), 0, None) ** 0.7
     noise = rng.standard_normal(n)
