@@ -1,4 +1,7 @@
-"""A real 2-process DDP training on CPU (gloo), launched with torchrun, against a 1-process run."""
+"""A real 2-process DDP training on CPU (gloo), launched with torchrun, against a 1-process run.
+
+Marked slow (about 2.5 minutes on 2 cores, a quarter of the default run): `python -m pytest -q -m slow` runs it, as
+CI does."""
 import json
 import os
 import subprocess
@@ -13,6 +16,8 @@ from emoxformer.data.datamodule import EmoDataModule
 from emoxformer.model.modeling import EmoXFormer
 from emoxformer.model.preprocessing import Preprocessor
 from emoxformer.training.evaluate import predict
+
+pytestmark = pytest.mark.slow
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 # Dropout and augmentation off, so the two runs differ only by the order of floating-point sums.
