@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from offline_hub import set_hub_offline
 
 from emoxformer import EmoXFormer, EmoXFormerProcessor, Predictor
 from emoxformer.cli import main
@@ -30,9 +31,8 @@ def offline(tmp_path, monkeypatch):
 
     cache = tmp_path / "hub-cache"
     cache.mkdir()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    set_hub_offline(monkeypatch)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
 
     def refuse(*args, **kwargs):

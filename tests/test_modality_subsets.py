@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from emoxformer import Predictor
 from offline_hub import set_hub_offline
 
+from emoxformer import Predictor
 from emoxformer.cli import main
 from emoxformer.config import load_config
 from emoxformer.data.collate import Collator

@@ -49,20 +49,14 @@ def _cmd_data_summary(args) -> int:
 
 
 def _cmd_ravdess_transcripts(args) -> int:
-    from .data.ravdess import read_ravdess, write_transcript_manifest
-    from .errors import ConfigError
+    from .data.ravdess import parse_actors, read_ravdess, write_transcript_manifest
 
-    def actors(option: str, value: str) -> tuple[int, ...]:
-        try:
-            numbers = tuple(int(part) for part in value.split(",") if part.strip())
-        except ValueError:
-            numbers = ()
-        if not numbers or not all(1 <= n <= 24 for n in numbers):
-            raise ConfigError(f"{option} {value!r}: give RAVDESS actor numbers (1..24) separated by commas, e.g. 21,22")
-        return numbers
-
-    split = read_ravdess(args.ravdess, val_actors=actors("--val-actors", args.val_actors),
-                         test_actors=actors("--test-actors", args.test_actors), skip_bad=args.skip_bad)
+    actors = {}  # an option left out keeps the split `train` uses (read_ravdess's defaults)
+    if args.val_actors is not None:
+        actors["val_actors"] = parse_actors(args.val_actors, "--val-actors")
+    if args.test_actors is not None:
+        actors["test_actors"] = parse_actors(args.test_actors, "--test-actors")
+    split = read_ravdess(args.ravdess, skip_bad=args.skip_bad, **actors)
     counts = write_transcript_manifest(split, args.out)
     skipped = f"; {len(split.skipped)} bad files skipped" if split.skipped else ""
     print(f"wrote {args.out}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + f" clips{skipped}")
@@ -606,8 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "'data.datasets=[meld,ravdess_tx,fer2013]'.")
     transcripts.add_argument("ravdess", help="the RAVDESS folder (Actor_01/ ... Actor_24/)")
     transcripts.add_argument("--out", required=True, metavar="FILE.csv", help="the manifest to write")
-    transcripts.add_argument("--val-actors", default="19,20", metavar="N,N", help="validation actors (default 19,20)")
-    transcripts.add_argument("--test-actors", default="21,22,23,24", metavar="N,...",
+    transcripts.add_argument("--val-actors", metavar="N,N", help="validation actors (default 19,20)")
+    transcripts.add_argument("--test-actors", metavar="N,...",
                              help="test actors (default 21,22,23,24, the split `train` uses)")
     transcripts.add_argument("--skip-bad", action="store_true", help="skip and count bad files instead of stopping")
     transcripts.set_defaults(func=_cmd_ravdess_transcripts)

@@ -51,6 +51,18 @@ def emobox_fold_actors(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return validation, test
 
 
+def parse_actors(value: str, option: str) -> tuple[int, ...]:
+    """Actor numbers written as a comma list ("21,22"); ConfigError naming `option` unless each is a RAVDESS actor."""
+    low, high = _FIELD_RANGES["actor"]
+    try:
+        numbers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or not all(low <= n <= high for n in numbers):
+        raise ConfigError(f"{option} {value!r}: give RAVDESS actor numbers ({low}..{high}) separated by commas, e.g. 21,22")
+    return numbers
+
+
 def parse_ravdess_name(path: Path) -> dict[str, int]:
     """The seven numeric fields of a RAVDESS file name; DataError if the name is not one."""
     match = _NAME.match(path.name)
