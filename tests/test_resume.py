@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 SETTINGS = [
     "model.hidden_size=32", "model.builtin_width=32", "model.fusion_layers=1", "model.builtin_text_layers=1",
-    "data.samples_per_epoch=160", "train.batch_size=16", "train.stage1.epochs=4", "train.stage2.epochs=4",
+    "data.samples_per_epoch=160", "train.batch_size=16", "train.stage1.epochs=3", "train.stage2.epochs=3",
 ]
 
 

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import lightning as L
 import numpy as np
@@ -55,12 +56,29 @@ def _copy(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+class LogMessages(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def tiny_run(sample_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     recorder = StateRecorder(out)
-    trainer = TwoStageTrainer(tiny_config(sample_root), out, progress=False, extra_callbacks=[recorder])
-    metrics = trainer.run().to_dict()
+    lightning_log, said = logging.getLogger("lightning.pytorch"), LogMessages()
+    lightning_log.addHandler(said)
+    # Where Lightning's checkpoint messages come from, at their level: shows the capture sees them.
+    logging.getLogger("lightning.pytorch.trainer.connectors.checkpoint_connector").info("capture check")
+    try:
+        trainer = TwoStageTrainer(tiny_config(sample_root), out, progress=False, extra_callbacks=[recorder])
+        metrics = trainer.run().to_dict()
+    finally:
+        lightning_log.removeHandler(said)
+    recorder.lightning_messages = said.messages
     return out, metrics, recorder
 
 
@@ -75,6 +93,14 @@ def test_every_finished_epoch_leaves_a_checkpoint_to_resume_from(tiny_run):
     stage ended, so a stage killed in its 3rd of 10 epochs (a real joint run) had nothing to resume from."""
     _, _, recorder = tiny_run
     assert recorder.resumable == {("stage1", 1): 0, ("stage2", 1): 0}
+
+
+def test_epoch_checkpoints_are_written_without_a_log_line_each(tiny_run):
+    """Regression: every epoch's resume checkpoint made Lightning log "`weights_only` was not set, defaulting to
+    `False`": 18 such lines in the quickstart's output."""
+    _, _, recorder = tiny_run
+    assert recorder.lightning_messages[0] == "capture check"
+    assert not [message for message in recorder.lightning_messages if "weights_only" in message]
 
 
 def test_stage1_freezes_backbones_and_trains_the_rest(tiny_run):

@@ -95,7 +95,9 @@ class SaveLastCheckpoint(Checkpoint):
             self._pending.unlink(missing_ok=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self._pending)  # every rank takes part; rank 0 writes
+        # The full state (optimiser, schedulers, callbacks), as resuming needs; said explicitly, Lightning stays
+        # quiet (otherwise it logs that it defaulted to it, once an epoch).
+        trainer.save_checkpoint(self._pending, weights_only=False)  # every rank takes part; rank 0 writes
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._publish(trainer)
