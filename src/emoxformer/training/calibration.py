@@ -3,14 +3,16 @@ each modality's softmax temperature on its own validation split, late fusion's w
 and which fusion answers multimodal input."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from ..data import registry
-from ..model.modeling import EmoXFormer
 from ..model.batching import probabilities_in_batches
 from ..model.config import MODALITIES
-from .evaluate import evaluation_device, fit_temperature, multimodal_accuracy, predict, row_samples
+from ..model.modeling import EmoXFormer
+from .evaluate import evaluation_device, multimodal_accuracy, predict, row_samples
 
 
 def training_priors(records_by_dataset: dict, num_classes: int) -> dict[str, list[float]]:
@@ -22,6 +24,31 @@ def training_priors(records_by_dataset: dict, num_classes: int) -> dict[str, lis
         for modality in registry.dataset_modalities(name):
             counts[modality] = counts.get(modality, np.zeros(num_classes)) + np.bincount(labels, minlength=num_classes)[:num_classes]
     return {m: ((c + 1) / (c + 1).sum()).round(6).tolist() for m, c in counts.items()}
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The softmax temperature within `bounds` that minimises validation negative log-likelihood (Guo et al., 2017).
+
+    With b = 1/T the loss, mean(logsumexp(b z) - b z_label), is convex in b, so its derivative, mean(E_softmax(b z)[z]
+    - z_label), rises with b: bisection on its sign (in log b) finds the minimum, or the bound it lies beyond, in 60
+    cheap evaluations, exactly and in milliseconds. (LBFGS on log T stopped up to 0.3 % short of the minimum and ran
+    its 125 autograd evaluations on the flat loss of a model that has not learned yet.)"""
+    z = logits.detach().double().cpu()
+    z_label = z.gather(1, labels.detach().cpu().long()[:, None]).squeeze(1)
+
+    def slope(log_b: float) -> float:
+        probabilities = (z * math.exp(log_b)).softmax(-1)
+        return float(((probabilities * z).sum(-1) - z_label).mean())
+
+    low, high = -math.log(bounds[1]), -math.log(bounds[0])  # log b for the largest and the smallest temperature
+    if slope(low) >= 0:
+        return bounds[1]
+    if slope(high) <= 0:
+        return bounds[0]
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if slope(middle) < 0 else (low, middle)
+    return float(math.exp(-(low + high) / 2))
 
 
 def fit_modality_temperatures(validation: dict, model: EmoXFormer) -> dict[str, float]:

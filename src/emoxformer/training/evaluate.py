@@ -16,8 +16,8 @@ from ..data.datamodule import EmoDataModule
 from ..data.datasets import TrainingSet, merge_samples
 from ..data.multimodal import MULTI
 from ..data.pairing import label_matched_examples
-from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..labels import EMOTIONS
+from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES
 from ..model.modeling import FUSIONS, EmoXFormer
@@ -27,7 +27,7 @@ SUBSET_NAMES = {"text": "t", "audio": "a", "vision": "v"}
 
 def evaluation_device(train_config) -> torch.device:
     if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
 
 
@@ -63,21 +63,6 @@ def predict(model: EmoXFormer, datamodule: EmoDataModule, split: str, train_conf
 def evaluate_predictions(predictions: dict, datamodule: EmoDataModule) -> dict:
     return metrics_by_dataset(predictions["probabilities"].argmax(-1), predictions["labels"], predictions["dataset"],
                               datamodule.dataset_indices)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The softmax temperature that minimises validation negative log-likelihood (Guo et al., 2017)."""
-    log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 # ---------------------------------------------------------------------- the paired test
