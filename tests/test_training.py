@@ -418,7 +418,8 @@ class ValidationRecorder(L.Callback):
 def test_mixed_precision_with_gradient_clipping_trains(sample_root, tmp_path, precision):
     """Lightning refuses to clip gradients with a fused optimizer under a gradient scaler (16-mixed)."""
     config = tiny_config(sample_root, "data.datasets=[fer2013]", f"train.precision={precision}", "train.grad_clip=1.0",
-                         "train.stage1.epochs=1", "train.stage2.epochs=1", "train.feature_cache=false")
+                         "train.stage1.epochs=1", "train.stage2.epochs=1", "train.feature_cache=false",
+                         "data.samples_per_epoch=32")
     metrics = TwoStageTrainer(config, tmp_path, progress=False).run().to_dict()
     assert set(metrics["stage2"]) == {"fer2013"} and metrics["stage2"]["fer2013"]["n"] > 0
 
