@@ -39,7 +39,6 @@ from emoxformer.data.sources import dataset_modalities  # noqa: E402
 from emoxformer.training.input_format import record_input_format  # noqa: E402
 from emoxformer.model.modeling import EmoXFormer  # noqa: E402
 from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
-from emoxformer.training.evaluate import evaluation_device  # noqa: E402
 from emoxformer.training.feature_cache import cached_tables, feature_folder  # noqa: E402
 from emoxformer.training.module import EmoXFormerModule  # noqa: E402
 
@@ -120,8 +119,9 @@ def stage1_loader(model, datamodule, config):
         return
     with tempfile.TemporaryDirectory() as scratch, feature_folder(Path(scratch) / "features") as folder:
         model.freeze_backbones(True)
-        tables = cached_tables(model, stage_data, ("train",), config.train.feature_cache_views,
-                               evaluation_device(config.train), progress=False, root=folder)
+        # Built on the CPU, as everything here is timed (a GPU would keep the encoders away from the CPU batches).
+        tables = cached_tables(model, stage_data, ("train",), config.train.feature_cache_views, torch.device("cpu"),
+                               progress=False, root=folder)
         yield stage_data.with_encoder_outputs(tables).train_dataloader()
 
 

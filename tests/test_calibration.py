@@ -42,4 +42,14 @@ def test_an_optimum_beyond_the_bounds_gives_the_bound():
 
 def test_a_scaled_copy_of_the_logits_gets_a_scaled_temperature():
     logits, labels = _validation(400, 3.0)
-    assert fit_temperature(logits * 2.5, labels) == pytest.approx(2.5 * fit_temperature(logits, labels), rel=1e-9)
+    assert fit_temperature(logits * 2.5, labels) == pytest.approx(2.5 * fit_temperature(logits, labels), rel=1e-7)
+
+
+def test_no_rows_or_broken_logits_are_refused_not_fitted():
+    logits, labels = _validation(50, 3.0)
+    broken = logits.clone()
+    broken[3, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_temperature(broken, labels)
+    with pytest.raises(ValueError, match="0 rows"):
+        fit_temperature(logits[:0], labels[:0])
