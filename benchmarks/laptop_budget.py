@@ -39,8 +39,9 @@ from emoxformer.data.sources import dataset_modalities  # noqa: E402
 from emoxformer.training.input_format import record_input_format  # noqa: E402
 from emoxformer.model.modeling import EmoXFormer  # noqa: E402
 from emoxformer.model.preprocessing import Preprocessor  # noqa: E402
-from emoxformer.training.feature_cache import cached_tables, feature_folder  # noqa: E402
+from emoxformer.training.feature_cache import cached_datamodule  # noqa: E402
 from emoxformer.training.module import EmoXFormerModule  # noqa: E402
+from emoxformer.training.run import stage_datamodule, trains_on_feature_cache  # noqa: E402
 
 
 def encode_seconds_per_sample(model, datamodule, name: str, batches: int) -> float:
@@ -111,18 +112,16 @@ def limited(loader, steps: int):
 @contextmanager
 def stage1_loader(model, datamodule, config):
     """Stage 1's training loader as the run serves it: the stage's sampling, encoder outputs from the feature cache."""
-    stage_data = datamodule
-    if config.train.stage1.balanced is not None and config.train.stage1.balanced != config.data.balanced:
-        stage_data = datamodule.with_sampling(config.train.stage1.balanced)
-    if not config.train.feature_cache:
+    stage = config.train.stage1
+    stage_data = stage_datamodule(datamodule, stage)
+    if not trains_on_feature_cache(config.train, stage):
         yield stage_data.train_dataloader()
         return
-    with tempfile.TemporaryDirectory() as scratch, feature_folder(Path(scratch) / "features") as folder:
-        model.freeze_backbones(True)
-        # Built on the CPU, as everything here is timed (a GPU would keep the encoders away from the CPU batches).
-        tables = cached_tables(model, stage_data, ("train",), config.train.feature_cache_views, torch.device("cpu"),
-                               progress=False, root=folder)
-        yield stage_data.with_encoder_outputs(tables).train_dataloader()
+    # Built on the CPU, as everything here is timed (a GPU would keep the encoders away from the CPU batches).
+    with tempfile.TemporaryDirectory() as scratch, cached_datamodule(
+            model, stage_data, ("train",), config.train.feature_cache_views, torch.device("cpu"),
+            Path(scratch) / "features", progress=False) as cached:
+        yield cached.train_dataloader()
 
 
 def main() -> None:

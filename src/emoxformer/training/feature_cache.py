@@ -171,6 +171,17 @@ def cached_tables(model: EmoXFormer, datamodule, splits: tuple[str, ...], views:
     return tables
 
 
+@contextmanager
+def cached_datamodule(model: EmoXFormer, datamodule, splits: tuple[str, ...], views: int, device: torch.device,
+                      scratch: Path, is_main: bool = True, progress: bool = True):
+    """A copy of `datamodule` whose `splits` serve the frozen encoders' outputs from the feature cache (with the
+    cache off: from tables in `scratch`, removed on leaving). Freezes the model's backbones."""
+    with feature_folder(scratch, is_main) as folder:
+        model.freeze_backbones(True)
+        tables = cached_tables(model, datamodule, splits, views, device, is_main, progress, folder)
+        yield datamodule.with_encoder_outputs(tables)
+
+
 def persistent_root() -> Path | None:
     """$EMOXFORMER_CACHE/features, or None when the cache is off."""
     root = cache_root()

@@ -83,6 +83,18 @@ def _strategy(name: str) -> str:
     return "ddp_find_unused_parameters_true" if name == "ddp" else name
 
 
+def stage_datamodule(datamodule, stage):
+    """The datamodule a stage trains on: `datamodule`, or a copy drawing as the stage's own `balanced` says."""
+    if stage.balanced is not None and stage.balanced != datamodule.data_config.balanced:
+        return datamodule.with_sampling(stage.balanced)
+    return datamodule
+
+
+def trains_on_feature_cache(train_config, stage) -> bool:
+    """A stage with frozen encoders trains on their cached outputs (unless the feature cache is turned off)."""
+    return bool(train_config.feature_cache and stage.freeze_backbones)
+
+
 def choose_final_stage(scores: dict[str, float | None], mode: str) -> str:
     """The stage (of those trained, in order) whose best model scored best on validation by the monitor, `mode`
     "min" or "max"; the later stage on a tie, or when a score is unknown (a stage trained before scores were kept)."""
@@ -217,11 +229,9 @@ class TwoStageTrainer:
         # Each stage starts from its own seed, so a stage resumed before its first checkpoint repeats too.
         L.seed_everything(config.train.seed + number, workers=True, verbose=False)
         last = self.out / stage_name / "checkpoints" / LAST_CHECKPOINT
-        cached = config.train.feature_cache and stage.freeze_backbones
+        cached = trains_on_feature_cache(config.train, stage)
         with ExitStack() as features:
-            stage_data = datamodule
-            if stage.balanced is not None and stage.balanced != config.data.balanced:
-                stage_data = datamodule.with_sampling(stage.balanced)
+            stage_data = stage_datamodule(datamodule, stage)
             if cached:
                 stage_data = features.enter_context(self._cached_features(stage_name, model, stage_data))
             best_dir = self.train_stage(stage_name, stage, model, preprocessor, stage_data,
@@ -241,14 +251,13 @@ class TwoStageTrainer:
         """The datamodule for a stage with frozen encoders: its training and validation splits serve the encoders'
         outputs from the feature cache (with the cache off: from a folder in the stage's directory, removed when
         the stage ends)."""
-        from .feature_cache import cached_tables, feature_folder
+        from .feature_cache import cached_datamodule
 
         train_config = self.config.train
-        with feature_folder(self.out / stage_name / "features.tmp", self.is_main) as folder:
-            model.freeze_backbones(True)
-            tables = cached_tables(model, datamodule, ("train", "val"), train_config.feature_cache_views,
-                                   evaluation_device(train_config), self.is_main, self.progress, folder)
-            yield datamodule.with_encoder_outputs(tables)
+        with cached_datamodule(model, datamodule, ("train", "val"), train_config.feature_cache_views,
+                               evaluation_device(train_config), self.out / stage_name / "features.tmp", self.is_main,
+                               self.progress) as cached:
+            yield cached
 
     def _score_on_live_encoders(self, stage_name: str, stage, model, datamodule) -> None:
         """Validate the stage's best weights (loaded in `model`) as a stage with trainable encoders validates: the
