@@ -133,12 +133,12 @@ def test_a_refused_input_shows_the_cli_reason_and_the_others_still_count(model_d
     uploaded = {**three_inputs, "audio": str(long_audio)}
     result = run_demo(strict, DemoInputs(**uploaded))
     assert result.used == ["text", "image"] and list(result.refused) == ["audio"]
-    assert result.refused["audio"] == "long.wav: audio lasts 3 s, more than the limit of 2 s"  # no temporary folder
+    assert result.refused["audio"] == "long.wav: audio lasts 3.0 s, more than the limit of 2 s"  # no temporary folder
     _assert_same(result.prediction.probabilities,
                  strict.predict(text=uploaded["text"], image=uploaded["image"]).probabilities)
-    assert "**Refused audio:** long.wav: audio lasts 3 s" in inputs_report(result)
+    assert "**Refused audio:** long.wav: audio lasts 3.0 s" in inputs_report(result)
     assert main(["predict", "--model", str(model_dir), "--audio", str(long_audio), "--max-audio-seconds", "2"]) == 2
-    assert "audio lasts 3 s, more than the limit of 2 s" in capsys.readouterr().err
+    assert "audio lasts 3.0 s, more than the limit of 2 s" in capsys.readouterr().err
 
 
 def test_an_input_the_model_lacks_is_refused_with_the_predictors_reason(three_inputs, tmp_path):

@@ -153,6 +153,21 @@ def test_a_video_without_sound_is_scored_from_the_faces_with_a_note(predictor, t
     assert timeline.attrs["notes"][0] == "mute.mp4: no audio track; the windows are scored from the faces"
 
 
+def test_a_whole_video_without_sound_is_answered_from_the_faces_with_a_note(predictor, tmp_path):
+    video = write_scenes(tmp_path / "mute.mp4", [(1.0, _face("sad"), None)])
+    prediction = predictor.predict(video=video)
+    assert prediction.modalities == ("image",)
+    assert prediction.notes == ["mute.mp4: no audio track; answered without the sound"]
+
+
+def test_a_video_with_a_separate_audio_or_image_is_refused_not_half_used(predictor, tmp_path):
+    video = write_scenes(tmp_path / "clip.mp4", [(1.0, _face("sad"), _voice(3, 1.0))])
+    with pytest.raises(InputError, match="a video gives its own sound and faces: pass audio without the video"):
+        predictor.predict(video=video, audio=_voice(4, 1.0), sample_rate=RATE)
+    with pytest.raises(InputError, match="pass an image without the video"):
+        predictor.predict(video=video, image=_face("happy"))
+
+
 def test_windows_with_nothing_to_score_have_an_empty_label(predictor, tmp_path):
     video = write_scenes(tmp_path / "empty.mp4", [(2.0, _face("sad"), None), (2.0, None, None)])
     timeline = predictor.timeline(video, window=1, hop=1)

@@ -7,6 +7,7 @@ import sys
 
 from .version import __version__
 from .errors import EmoXFormerError
+from .labels import EMOTIONS
 
 
 def _add_data_paths(parser: argparse.ArgumentParser, root_option: bool = True) -> None:
@@ -15,6 +16,14 @@ def _add_data_paths(parser: argparse.ArgumentParser, root_option: bool = True) -
     parser.add_argument("--meld", help="MELD folder (holding data/*.csv or the CSVs); default ROOT/meld")
     parser.add_argument("--ravdess", help="RAVDESS folder holding Actor_XX/; default ROOT/ravdess")
     parser.add_argument("--fer2013", help="fer2013.csv or a folder with it or with train/ test/; default ROOT/fer2013")
+
+
+def _positive_int(value: str) -> int:
+    """argparse type of a count: an integer of 1 or more (argparse turns the ValueError into a one-line usage error)."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
 
 
 def _cmd_make_sample_data(args) -> int:
@@ -50,7 +59,9 @@ def _cmd_data_summary(args) -> int:
 
 def _cmd_ravdess_transcripts(args) -> int:
     from .data.ravdess import parse_actors, read_ravdess, write_transcript_manifest
+    from .io_utils import check_output_file
 
+    check_output_file(args.out, "--out", args.overwrite)
     actors = {}  # an option left out keeps the split `train` uses (read_ravdess's defaults)
     if args.val_actors is not None:
         actors["val_actors"] = parse_actors(args.val_actors, "--val-actors")
@@ -190,6 +201,10 @@ def _cmd_evaluate(args) -> int:
     from .config import DataConfig, TrainConfig
     from .config_io import load_dataclass, read_yaml
 
+    from .io_utils import atomic_write, check_output_file
+
+    if args.output:
+        check_output_file(args.output, "--output", args.overwrite)
     model_dir = Path(args.model)
     run_config = model_dir.parent / "config.yaml"
     multimodal = _multimodal_entry(args) if args.manifest else None
@@ -225,9 +240,9 @@ def _cmd_evaluate(args) -> int:
         datamodule = EmoDataModule(data_config, preprocessor, eval_batch_size=args.batch_size)
         datamodule.setup("test")
     metrics = evaluate_predictions(predict(model, datamodule, args.split, train_config), datamodule)
-    if args.output:
-        Path(args.output).write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2) if args.json else format_metrics_table(metrics, f"{args.split} metrics of {model_dir}"))
+    if args.output:
+        atomic_write(args.output, json.dumps(metrics, indent=2))
     return 0
 
 
@@ -257,16 +272,17 @@ def _evaluate_multimodal(args, model_dir, entry) -> int:
 
     from .config import TrainConfig
     from .config_io import load_dataclass
+    from .io_utils import atomic_write
     from .training.multimodal_eval import evaluate_multimodal_manifest, format_multimodal_metrics, print_notes
 
     train_config = load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train")
     result = evaluate_multimodal_manifest(model_dir, entry, train_config, skip_bad=args.skip_bad,
                                           batch_size=args.batch_size, detect_faces=not args.no_face_detect)
     print_notes(result, entry.name)
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2))
     title = f"{entry.name}: {result['rows']} recordings of {entry.location()}, every modality subset"
     print(json.dumps(result, indent=2) if args.json else format_multimodal_metrics(result, title))
+    if args.output:
+        atomic_write(args.output, json.dumps(result, indent=2))
     return 0
 
 
@@ -356,6 +372,7 @@ def _check_timeline_options(args) -> bool:
 
     from .errors import InputError
     from .inference.timeline import check_plot_path
+    from .io_utils import check_output_file
 
     wanted = bool(args.timeline or args.plot)
     if not wanted:
@@ -372,12 +389,10 @@ def _check_timeline_options(args) -> bool:
     if args.plot:
         check_plot_path(args.plot)
     for option, output in (("--timeline", args.timeline), ("--plot", args.plot)):
-        if output is None:
-            continue
-        if Path(output).exists() and not args.overwrite:
-            raise InputError(f"{output}: exists; pass --overwrite to replace it, or {option} another file")
-        if not Path(output).parent.is_dir():
-            raise InputError(f"{output}: its folder does not exist")
+        if output is not None:
+            check_output_file(output, option, args.overwrite)
+    if args.timeline and args.plot and Path(args.timeline).resolve() == Path(args.plot).resolve():
+        raise InputError(f"{args.timeline}: --timeline and --plot name the same file; give each its own")
     return True
 
 
@@ -433,6 +448,11 @@ def _context_turns(args) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
+BATCH_INPUTS = ("text", "audio", "image", "video")
+BATCH_PREDICTION_COLUMNS = ("label", "modalities", "fusion", "text_label", "audio_label", "image_label", "error", "notes",
+                            *(f"p_{emotion}" for emotion in EMOTIONS))
+
+
 def _predict_csv(predictor, args) -> int:
     from pathlib import Path
 
@@ -440,8 +460,7 @@ def _predict_csv(predictor, args) -> int:
     from tqdm.auto import tqdm
 
     from .errors import DataError, EmoXFormerError
-    from .io_utils import atomic_write
-    from .labels import EMOTIONS
+    from .io_utils import atomic_write, check_output_file
 
     source = Path(args.batch)
     if not source.is_file():
@@ -450,9 +469,19 @@ def _predict_csv(predictor, args) -> int:
         rows = pd.read_csv(source, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(source, f"not a readable CSV ({str(exc).splitlines()[0]})") from None
-    columns = [c for c in ("text", "audio", "image", "video") if c in rows.columns]
-    if not columns:
+    # Header names as the manifest reader takes them: "Text, audio" is the columns text and audio.
+    rows = rows.rename(columns=lambda c: c.strip().lower() if c.strip().lower() in BATCH_INPUTS else c.strip())
+    if not any(c in BATCH_INPUTS for c in rows.columns):
         raise DataError(source, "needs at least one of the columns text, audio, image, video")
+    if rows.empty:
+        raise DataError(source, "holds a header and no rows to predict")
+    # A column of the CSV named like a prediction column (a labelled CSV's "label") keeps its values under input_NAME:
+    # two columns of one name read back as NAME and NAME.1, and the truth would pass for the prediction.
+    clashing = [c for c in rows.columns if c in BATCH_PREDICTION_COLUMNS]
+    if clashing:
+        rows = rows.rename(columns={c: f"input_{c}" for c in clashing})
+        print(f"{source}: column{'s' if len(clashing) > 1 else ''} {', '.join(clashing)} written as "
+              f"{', '.join('input_' + c for c in clashing)} (the prediction columns take {'those names' if len(clashing) > 1 else 'that name'})")
 
     def resolve(value: str) -> str | None:
         if not value.strip():
@@ -460,9 +489,7 @@ def _predict_csv(predictor, args) -> int:
         path = Path(value)
         return str(path if path.is_absolute() else source.parent / path)  # relative: from the CSV's folder, as documented
 
-    output = Path(args.output or source.with_name(source.stem + "_predictions.csv"))
-    if output.exists() and not args.overwrite:
-        raise DataError(output, "exists; pass --overwrite to replace it, or --output another file")
+    output = check_output_file(args.output or source.with_name(source.stem + "_predictions.csv"), "--output", args.overwrite)
     results = []
     for _, row in tqdm(rows.iterrows(), total=len(rows), desc="predicting", disable=args.no_progress):
         inputs = {"text": row.get("text") or None, **{c: resolve(row.get(c, "")) for c in ("audio", "image", "video")}}
@@ -600,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "'data.datasets=[meld,ravdess_tx,fer2013]'.")
     transcripts.add_argument("ravdess", help="the RAVDESS folder (Actor_01/ ... Actor_24/)")
     transcripts.add_argument("--out", required=True, metavar="FILE.csv", help="the manifest to write")
+    transcripts.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     transcripts.add_argument("--val-actors", metavar="N,N", help="validation actors (default 19,20)")
     transcripts.add_argument("--test-actors", metavar="N,...",
                              help="test actors (default 21,22,23,24, the split `train` uses)")
@@ -651,10 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_paths(evaluate)
     evaluate.add_argument("--datasets", help="comma-separated subset of meld,ravdess,fer2013")
     evaluate.add_argument("--split", choices=["test", "val"], default="test")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
     evaluate.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     evaluate.add_argument("--json", action="store_true", help="print the full metrics as JSON")
     evaluate.add_argument("--output", help="also write the metrics JSON to this file")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     _add_manifest_options(evaluate, "evaluate every row of this labelled corpus instead (whatever its split); a "
                                     "multimodal one is scored for every modality subset, both fusions", multimodal=True)
     evaluate.add_argument("--skip-bad", action="store_true", help="skip and count bad manifest rows instead of stopping")

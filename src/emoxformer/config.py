@@ -226,6 +226,9 @@ class TrainConfig:
     progress_bar: bool = True
 
     def validate(self, where: str = "train") -> None:
+        for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "feature_cache_views"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{dotted(where, name)} must be 1 or more, got {getattr(self, name)}")
         if not self.fusion_pairs >= 0:
             raise ConfigError(f"{dotted(where, 'fusion_pairs')} must be 0 or more, got {self.fusion_pairs}")
         if self.stage1.epochs == 0 and self.stage2.epochs == 0:

@@ -242,8 +242,8 @@ def read_audio_file(path: str | Path, max_seconds: float | None = None) -> tuple
         if max_seconds is not None:
             info = sf.info(source)
             if info.frames > max_seconds * info.samplerate:
-                raise MediaError(path, f"audio lasts {info.frames / info.samplerate:.0f} s, more than the limit of "
-                                       f"{max_seconds:.0f} s")
+                raise MediaError(path, f"audio lasts {info.frames / info.samplerate:.1f} s, more than the limit of "
+                                       f"{max_seconds:g} s")
             if isinstance(source, io.BytesIO):
                 source.seek(0)
         samples, rate = sf.read(source, dtype="float32", always_2d=True)
@@ -278,7 +278,7 @@ def audio_from_array(samples, rate: int, target_rate: int = TARGET_SAMPLE_RATE, 
     if samples.ndim == 2 and samples.shape[0] < samples.shape[1] and samples.shape[0] <= 8:
         samples = samples.T  # [channels, n] -> [n, channels]
     if max_seconds is not None and samples.shape[0] > max_seconds * rate:
-        raise MediaError(name, f"audio lasts {samples.shape[0] / rate:.0f} s, more than the limit of {max_seconds:.0f} s")
+        raise MediaError(name, f"audio lasts {samples.shape[0] / rate:.1f} s, more than the limit of {max_seconds:g} s")
     if samples.shape[0] == 0:
         raise MediaError(name, "audio holds no samples")
     if not np.isfinite(samples).all():
@@ -307,7 +307,7 @@ def read_video(path, max_frames: int, target_rate: int, max_seconds: float,
         with av.open(str(path)) as container:
             duration = float(container.duration / 1e6) if container.duration else None
             if duration is not None and duration > max_seconds:
-                raise MediaError(path, f"video lasts {duration:.0f} s, more than the limit of {max_seconds:.0f} s")
+                raise MediaError(path, f"video lasts {duration:.1f} s, more than the limit of {max_seconds:g} s")
             video = container.streams.video[0] if container.streams.video and max_frames > 0 else None
             sound = container.streams.audio[0] if container.streams.audio and audio else None
             # One pass over the file; frames are kept at a doubling stride so at most 2 * max_frames + 1 are

@@ -35,7 +35,7 @@ def dataset_path(data_config, name: str) -> Path:
     if locate is not None:
         return locate(data_config)
     if not data_config.root:
-        raise DataError(f"<{name}>", "no data root and no path for this dataset; pass --data ROOT")
+        raise DataError(f"<{name}>", "no data root and no path for this dataset (give the data root: --data ROOT, or ROOT after `data summary`)")
     return Path(data_config.root) / name
 
 

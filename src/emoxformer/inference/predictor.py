@@ -86,7 +86,7 @@ class Predictor:
         if fusion is not None and fusion not in FUSIONS:
             raise InputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self.fusion = fusion or model.config.inference_fusion
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = _usable_device(device)
         self.model = model.to(self.device).eval()
         self.processor = processor if isinstance(processor, EmoXFormerProcessor) else EmoXFormerProcessor.from_preprocessor(processor)
         self.detect_faces = detect_faces
@@ -156,6 +156,9 @@ class Predictor:
                 speaker: str | None = None) -> Prediction:
         """`context` (earlier turns) and `speaker` (who says `text`): see `prepare`."""
         if video is not None:
+            if audio is not None or image is not None:
+                given = " and ".join(name for name, value in (("audio", audio), ("an image", image)) if value is not None)
+                raise InputError(f"a video gives its own sound and faces: pass {given} without the video, or the video alone")
             return self._predict_video(video, text, detect_faces, context, speaker)
         sample = self.prepare(text, audio, image, sample_rate, detect_faces, context, speaker)
         return self._predictions([sample])[0]
@@ -209,6 +212,8 @@ class Predictor:
         notes += base.pop("notes")
         if inputs.audio is not None:
             base["audio"] = inputs.audio
+        elif "audio" in self.model.modalities:
+            notes.append(f"{Path(video).name}: {_without_video_path(inputs.audio_problem, video)}; answered without the sound")
         # One sample per sampled frame: the face of that frame with the whole audio track and transcript.
         fused, alone = self.answers([{**base, "vision": face} for face in faces])
         prediction = self.frames_prediction(fused, alone, [m for m in MODALITIES if m in base or m == "vision"])
@@ -250,6 +255,30 @@ class Predictor:
         if faces is None:
             raise InputError(f"{video}: no face found in any of {len(frames)} sampled frames")
         return [self.processor.prepare_image(face) for face in faces], [note] if note else []
+
+
+def _without_video_path(problem: str, video) -> str:
+    """An audio problem's message without the video's path in front (the note names the video once)."""
+    prefix = f"{video} (audio track): "
+    return problem[len(prefix):] if problem.startswith(prefix) else problem
+
+
+def _usable_device(device: str | torch.device | None) -> torch.device:
+    """The device to predict on (default: a CUDA GPU when there is one); InputError for a name torch does not know
+    or a GPU this machine does not have."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device {device!r}: not a device name (cpu, cuda, cuda:N or mps)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r}: this machine has no CUDA GPU that torch {torch.__version__} can use (pass cpu)")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise InputError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {device!r}: Apple's MPS is not available here (pass cpu)")
+    return chosen
 
 
 def _as_dict(probabilities: np.ndarray) -> dict[str, float]:
