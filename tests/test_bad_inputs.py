@@ -3,6 +3,7 @@ and the matching command line prints one line instead of a traceback."""
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from emoxformer.data.meld import MELD_FILES, read_meld
 from emoxformer.data.ravdess import read_ravdess
 from emoxformer.errors import DataError, InputError, ModelLoadError
 from emoxformer.inference import Predictor
-from emoxformer.labels import DATASET_NAMES
+from emoxformer.labels import DATASET_NAMES, EMOTIONS
 from emoxformer.model.config import EmoXFormerConfig
 from emoxformer.model.modeling import EmoXFormer
 
@@ -252,10 +253,20 @@ def _copy_model(model_dir, tmp_path):
     return target
 
 
+def _edit_config(directory, **values):
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, **values}))
+
+
 MODEL_CASES = {
     "pickle file beside the weights": (lambda d: (d / "pytorch_model.bin").write_bytes(pickle.dumps({"x": 1})), "pytorch_model.bin", "pickle"),
     "config is not JSON": (lambda d: (d / "config.json").write_text("{not json"), "config.json", "not an EmoXFormer config"),
     "config has foreign keys": (lambda d: (d / "config.json").write_text('{"architectures": ["Bert"]}'), "config.json", "not an EmoXFormer config"),
+    "temperature is zero": (lambda d: _edit_config(d, temperature=0), "config.json", "temperature must be a positive number"),
+    "a modality's temperature is negative": (lambda d: _edit_config(d, modality_temperatures={"text": -1.0}), "config.json",
+                                             "modality_temperatures.text must be a positive number"),
+    "labels reordered": (lambda d: _edit_config(d, labels=list(reversed(EMOTIONS))), "config.json",
+                         "labels must be the 7 emotions in the order anger, disgust"),
     "weights are not safetensors": (lambda d: (d / "model.safetensors").write_bytes(b"\x80\x04junk"), "model.safetensors", "not a readable safetensors"),
     "weights missing": (lambda d: (d / "model.safetensors").unlink(), "model.safetensors", "missing"),
 }

@@ -141,3 +141,9 @@ def test_the_transcript_manifest_is_not_written_over_an_existing_file(tmp_path, 
     assert main(["data", "ravdess-transcripts", str(tmp_path / "ravdess"), "--out", str(tmp_path / "tx.csv")]) == 2
     assert _one_line_error(capsys).endswith("tx.csv: exists; pass --overwrite to replace it, or --out another file")
     assert (tmp_path / "tx.csv").read_text() == "mine"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a CUDA GPU")
+def test_evaluate_on_a_gpu_this_machine_lacks_is_refused_not_run_on_the_cpu(capsys):
+    assert main(["evaluate", "--model", "no-model", "--manifest", "t.csv", "--accelerator", "gpu"]) == 2
+    assert "accelerator gpu: this machine has no CUDA GPU" in _one_line_error(capsys)

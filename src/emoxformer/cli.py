@@ -202,7 +202,9 @@ def _cmd_evaluate(args) -> int:
     from .config_io import load_dataclass, read_yaml
 
     from .io_utils import atomic_write, check_output_file
+    from .training.evaluate import evaluation_device
 
+    evaluation_device(load_dataclass(TrainConfig, {"accelerator": args.accelerator}, "train"))  # a GPU asked for is here
     if args.output:
         check_output_file(args.output, "--output", args.overwrite)
     model_dir = Path(args.model)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,17 @@ class EmoXFormerConfig:
         if self.audio_frames_per_token < 1:
             raise ConfigError(f"{key('audio_frames_per_token')} must be 1 or more (Whisper frames averaged into one "
                               f"token), got {self.audio_frames_per_token}")
+        if list(self.labels) != list(EMOTIONS) or self.num_classes != NUM_CLASSES:
+            raise ConfigError(f"{key('labels')} must be the {NUM_CLASSES} emotions in the order {', '.join(EMOTIONS)} (every "
+                              f"output and dataset reader uses that order), got {', '.join(map(str, self.labels))}")
+        temperatures = {"temperature": self.temperature,
+                        **{f"modality_temperatures.{m}": t for m, t in self.modality_temperatures.items()}}
+        for name, value in temperatures.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{key(name)} must be a positive number (it divides the logits), got {value}")
+        for m, weight in self.modality_weights.items():
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ConfigError(f"{key('modality_weights.' + m)} must be 0 or more, got {weight}")
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"{key('hidden_size')} ({self.hidden_size}) must be a multiple of {key('num_heads')} "
                               f"({self.num_heads}): each attention head takes an equal share")

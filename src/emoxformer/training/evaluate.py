@@ -17,6 +17,7 @@ from ..data.datasets import TrainingSet, merge_samples
 from ..data.multimodal import MULTI
 from ..data.pairing import label_matched_examples
 from ..labels import EMOTIONS
+from ..errors import ConfigError
 from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES
@@ -26,8 +27,13 @@ SUBSET_NAMES = {"text": "t", "audio": "a", "vision": "v"}
 
 
 def evaluation_device(train_config) -> torch.device:
+    """The GPU of this process when there is one and the accelerator allows it, else the CPU; ConfigError when a GPU
+    is asked for and there is none (the CPU would answer the same, hours later, without saying so)."""
     if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if train_config.accelerator in ("gpu", "cuda"):
+        raise ConfigError(f"accelerator {train_config.accelerator}: this machine has no CUDA GPU that torch "
+                          f"{torch.__version__} can use (pass cpu or auto)")
     return torch.device("cpu")
 
 
