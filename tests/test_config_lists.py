@@ -1,8 +1,11 @@
 """List-valued config fields: the comma form of an override gets the field's element type."""
+from dataclasses import dataclass, field
+
 import pytest
 
 from emoxformer.cli import main
 from emoxformer.config import load_config
+from emoxformer.config_io import load_dataclass
 from emoxformer.errors import ConfigError
 
 
@@ -15,8 +18,16 @@ def test_comma_list_override_converts_to_the_element_type():
     assert config.model.image_mean == [0.5, 1.0] and all(type(v) is float for v in config.model.image_mean)
 
 
+@dataclass
+class _Words:
+    words: list[str] = field(default_factory=list)
+
+
 def test_comma_list_of_strings_keeps_yaml_words_as_strings():
-    assert load_config("quickstart", ["model.labels=no,yes,on"]).model.labels == ["no", "yes", "on"]
+    # An override's value "no,yes,on" reaches the config as that text (YAML reads no commas into a list).
+    assert load_dataclass(_Words, {"words": "no,yes,on"}).words == ["no", "yes", "on"]
+    with pytest.raises(ConfigError, match=r"data\.datasets\[0\] must be meld, ravdess or fer2013 .*got 'no'"):
+        load_config("quickstart", ["data.datasets=no,yes,on"])  # 'no', not False
 
 
 @pytest.mark.parametrize("override, message", [

@@ -61,7 +61,7 @@ def _cmd_ravdess_transcripts(args) -> int:
     from .data.ravdess import parse_actors, read_ravdess, write_transcript_manifest
     from .io_utils import check_output_file
 
-    check_output_file(args.out, "--out", args.overwrite)
+    check_output_file(args.out, "--out", args.overwrite, makes_folder=True)
     actors = {}  # an option left out keeps the split `train` uses (read_ravdess's defaults)
     if args.val_actors is not None:
         actors["val_actors"] = parse_actors(args.val_actors, "--val-actors")

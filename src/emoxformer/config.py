@@ -152,7 +152,17 @@ class DataConfig:
         if self.pairing == "label" and multimodal:
             raise ConfigError(f"{key('pairing')}=label assembles examples from single-modality datasets; "
                               f"{', '.join(multimodal)} holds real multimodal rows: train it with pairing=none")
+        if self.ravdess_fold is not None and self.ravdess_split != "actor":
+            raise ConfigError(f"{key('ravdess_fold')} names EmoBox's actor fold: it needs {key('ravdess_split')}=actor, "
+                              f"got {self.ravdess_split}")
         if "ravdess" in self.datasets and self.ravdess_split == "actor" and self.ravdess_fold is None:
+            for name in ("ravdess_val_actors", "ravdess_test_actors"):
+                actors = getattr(self, name)
+                if not actors:
+                    raise ConfigError(f"{key(name)} is empty: name one or more actors (1-24)")
+                outside = sorted(a for a in actors if not 1 <= a <= 24)
+                if outside:
+                    raise ConfigError(f"{key(name)} holds {outside}: RAVDESS's actors are numbered 1-24")
             shared = sorted(set(self.ravdess_val_actors) & set(self.ravdess_test_actors))
             if shared:
                 raise ConfigError(f"{key('ravdess_val_actors')} and {key('ravdess_test_actors')} share actors {shared}: "

@@ -19,16 +19,17 @@ def atomic_write(path: str | Path, content: str | Callable[[Path], object]) -> N
     tmp.replace(path)
 
 
-def check_output_file(path: str | Path, option: str, overwrite: bool) -> Path:
+def check_output_file(path: str | Path, option: str, overwrite: bool, makes_folder: bool = False) -> Path:
     """`path` as a file a command may write once its work is done, checked before the work starts (a result
-    computed for nothing, or a file replaced unasked, is lost work): InputError for a folder, a missing folder,
-    or an existing file without `overwrite` (`option`: the command-line option that named it)."""
+    computed for nothing, or a file replaced unasked, is lost work): InputError for a folder, a missing folder
+    (unless the command `makes_folder`), or an existing file without `overwrite` (`option`: the command-line option
+    that named it)."""
     from .errors import InputError
 
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; {option} takes a file name")
-    if not path.parent.is_dir():
+    if not makes_folder and not path.parent.is_dir():
         raise InputError(f"{path}: its folder does not exist")
     if path.exists() and not overwrite:
         raise InputError(f"{path}: exists; pass --overwrite to replace it, or {option} another file")

@@ -215,6 +215,20 @@ def _with_sizes(path: Path, data_offset: int, size: int) -> io.BytesIO:
     return io.BytesIO(bytes(data))
 
 
+def image_info(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header, checked as far as PIL can without decoding the pixels;
+    MediaError when missing or not an image PIL reads."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "image file not found")
+    try:
+        with Image.open(path) as opened:
+            opened.verify()
+            return opened.width, opened.height
+    except _IMAGE_ERRORS as exc:
+        raise MediaError(path, f"unreadable image ({exc.__class__.__name__})") from None
+
+
 def audio_info(path: str | Path):
     """The header of an audio file (soundfile's info: frames, samplerate, channels), after the checks `load_audio`
     makes; MediaError when missing, truncated, unreadable or empty."""

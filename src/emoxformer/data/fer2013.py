@@ -158,7 +158,7 @@ def read_fer_csv(path: str | Path, skip_bad: bool = False) -> SplitRecords:
     emotions, usages = frame["emotion"].tolist(), frame["Usage"].tolist()
     for row in range(len(frame)):
         emotion, usage = emotions[row].strip(), usages[row].strip()
-        if not emotion.isdigit() or int(emotion) not in FER_INDEX_TO_EMOTION:
+        if not (emotion.isascii() and emotion.isdigit()) or int(emotion) not in FER_INDEX_TO_EMOTION:
             policy.bad(path, f"unknown emotion {emotion!r} (FER2013 uses 0..6)", row + 1)
             continue
         if usage not in USAGE_TO_SPLIT:
@@ -190,6 +190,7 @@ def read_fer_folders(root: str | Path, val_fraction: float = 0.1, seed: int = 42
     root = Path(root)
     policy = BadRowPolicy(skip_bad)
     by_folder: dict[str, list[ImageRecord]] = {}
+    other_files: list[Path] = []
     for folder in ("train", "test"):
         folder_path = root / folder
         if not folder_path.is_dir():
@@ -201,6 +202,7 @@ def read_fer_folders(root: str | Path, val_fraction: float = 0.1, seed: int = 42
             label = LABEL_TO_INDEX[FER_FOLDER_TO_EMOTION[class_dir.name.lower()]]
             for path in sorted(class_dir.iterdir()):
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
+                    other_files.append(path)
                     continue
                 try:
                     pixels = decode_image(path, grey=True)  # FER2013's faces are grey
@@ -211,8 +213,18 @@ def read_fer_folders(root: str | Path, val_fraction: float = 0.1, seed: int = 42
                 records.append(ImageRecord(id=f"fer2013/{folder}/{class_dir.name}/{path.stem}", label=label, usage=usage, pixels=pixels))
         by_folder[folder] = records
     result = SplitRecords(skipped=policy.skipped)
+    if other_files:
+        suffixes = ", ".join(sorted({p.suffix.lower() or "(no suffix)" for p in other_files}))
+        result.notes.append(f"{len(other_files)} files that are not {'/'.join(sorted(s[1:] for s in IMAGE_SUFFIXES))} "
+                            f"images left out ({suffixes}; e.g. {other_files[0]})")
+    for folder, records in by_folder.items():
+        if not records:
+            raise DataError(root / folder, "no face images read" + (f" ({result.notes[0]})" if other_files else ""))
     test = by_folder["test"]
-    if test and all(r.usage in ("PublicTest", "PrivateTest") for r in test):
+    usages = {r.usage for r in test}
+    # The official split only when the test folder holds both halves (a folder of PublicTest files alone would
+    # leave the test split empty): else a hold-out of train validates.
+    if usages == {"PublicTest", "PrivateTest"}:
         result.train = by_folder["train"]
         result.val = [r for r in test if r.usage == "PublicTest"]
         result.test = [r for r in test if r.usage == "PrivateTest"]

@@ -87,6 +87,34 @@ class _Row:
     speaker: str
     dialogue: str
     turn: int | None
+    file: Path | None = None  # the clip or image the row names
+
+
+class SplitLeaks:
+    """The media files already placed in a split: a file that a row places in another split is leakage (a test
+    recording also trained on, however its path is spelled)."""
+
+    def __init__(self):
+        self.placed: dict[Path, tuple[str, Path, int]] = {}
+
+    def problem(self, files, split: str) -> str | None:
+        """Why a row placing `files` in `split` leaks, or None (and the files are placed)."""
+        for file in files:
+            first = self.placed.get(Path(file).resolve())
+            if first is not None and first[0] != split:
+                return (f"{file} is also in the {first[0]} split ({first[1].name}, row {first[2]}): one recording in "
+                        f"two splits would be scored on data it trained on")
+        return None
+
+    def place(self, files, split: str, where: tuple[Path, int]) -> None:
+        for file in files:
+            self.placed.setdefault(Path(file).resolve(), (split, *where))
+
+
+def default_id_prefix(entry, file_split: str | None) -> str:
+    """Default ids (a row without `id`/`key`) of a per-split manifest start with the file's split: files of the
+    same layout (train/m.csv and test/m.csv) would otherwise give the same ids."""
+    return f"{file_split}/" if isinstance(entry.manifest, dict) and len(entry.manifest) > 1 else ""
 
 
 def canonical_split(value: Any) -> str | None:
@@ -130,6 +158,7 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
     unmapped: Counter = Counter()
     dropped: list[str] = []
     seen: dict[str, tuple[Path, int]] = {}
+    leaks = SplitLeaks()
     for path, file_split in manifest_files(entry.manifest):
         header_map, columns, lines = _read_table(path)
         value_column, label_column = _columns(path, columns, entry.modality)
@@ -141,9 +170,7 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
                                       "manifest per split as {train: FILE, val: FILE, test: FILE}")
         labels = label_map(path, header_map, entry.label_map, emobox=label_column == "emo")
         base = Path(entry.root) if getattr(entry, "root", None) else path.parent
-        # Default ids (a row without `id`/`key`) of a per-split manifest start with the file's split: files of the
-        # same layout (train/m.csv and test/m.csv, each naming wav/a.wav) would otherwise give the same ids.
-        id_prefix = f"{file_split}/" if isinstance(entry.manifest, dict) and len(entry.manifest) > 1 else ""
+        id_prefix = default_id_prefix(entry, file_split)
         for line, values in lines:
             if isinstance(values, str):  # a line that is not a JSON object
                 policy.bad(path, values, line)
@@ -155,6 +182,12 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
             if row.id in seen:
                 policy.bad(path, f"duplicate id {row.id!r} (first at {seen[row.id][0].name}, row {seen[row.id][1]})", line)
                 continue
+            files = [row.file] if row.file is not None else []
+            leak = leaks.problem(files, row.split)
+            if leak:
+                policy.bad(path, leak, line)
+                continue
+            leaks.place(files, row.split, row.where)
             seen[row.id] = row.where
             rows.append(row)
     if unmapped and not entry.drop_unmapped:
@@ -219,8 +252,11 @@ def _read_jsonl(path: Path, text: str):
             rows.append((line, value))
     if not rows:
         raise DataError(path, "manifest holds no rows")
-    first = next((values for _, values in rows if isinstance(values, dict)), {})
-    return header, list(first), rows
+    # Keys as CSV headers are read (stripped, lower-cased); the columns are every key of any row, not the first's.
+    rows = [(line, {str(k).strip().lower(): v for k, v in values.items()} if isinstance(values, dict) else values)
+            for line, values in rows]
+    columns = list(dict.fromkeys(key for _, values in rows if isinstance(values, dict) for key in values))
+    return header, columns, rows
 
 
 def _read_csv(path: Path, text: str, delimiter: str):
@@ -332,7 +368,7 @@ def _parse_row(path: Path, line: int, values: dict, value_column: str, label_col
         policy.bad(path, f"turn must be an integer, got {turn!r}", line)
         return None
     return _Row((path, line), f"{entry.name}/{key}", label, split, value, _text(values.get("speaker")),
-                _text(values.get("dialogue")), int(turn) if turn else None)
+                _text(values.get("dialogue")), int(turn) if turn else None, None if entry.modality == "text" else media)
 
 
 def _text(value: Any, keep_surrogates: bool = False) -> str:

@@ -30,11 +30,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..errors import ConfigError, DataError
-from ..media import MediaError, audio_info
+from ..media import MediaError, audio_info, image_info
 from ..model.config import MODALITIES
 from .errors_policy import BadRowPolicy
-from .manifest import (_describe, _read_table, _text, canonical_split, current_entry, hold_out_validation, label_map,
-                       manifest_files)
+from .manifest import (SplitLeaks, _describe, _read_table, _text, canonical_split, current_entry, default_id_prefix,
+                       hold_out_validation, label_map, manifest_files)
 from .records import MultiRecord, SplitRecords
 from .specs import DatasetSpec
 from .text_cleaning import clean_utterance
@@ -90,6 +90,7 @@ def read_multimodal_manifest(entry, data_config=None, every_row: bool = True) ->
     seen: dict[str, tuple[Path, int]] = {}
     silent_videos: list[str] = []
     records: list[MultiRecord] = []
+    leaks = SplitLeaks()
     for path, file_split in manifest_files(entry.manifest):
         header_map, columns, lines = _read_table(path)
         if not any(c in columns for c in CELL_COLUMNS) or "label" not in columns:
@@ -117,13 +118,20 @@ def read_multimodal_manifest(entry, data_config=None, every_row: bool = True) ->
             if split is None:
                 policy.bad(path, f"unknown split {_text(values.get('split'))!r} (use train, val or test)", line)
                 continue
-            record = _record(path, line, values, label, split, base, entry.name, policy)
+            record = _record(path, line, values, label, split, base, entry.name, policy,
+                             default_id_prefix(entry, file_split))
             if record is None:
                 continue
             if record.id in seen:
                 first = seen[record.id]
                 policy.bad(path, f"duplicate id {record.id!r} (first at {first[0].name}, row {first[1]})", line)
                 continue
+            files = [f for f in (record.audio, record.image, record.video) if f is not None]
+            leak = leaks.problem(files, record.split)
+            if leak:
+                policy.bad(path, leak, line)
+                continue
+            leaks.place(files, record.split, record.where)
             seen[record.id] = record.where
             if record.video is not None and not record.video_has_audio and record.audio is None:
                 silent_videos.append(f"{path.name} row {line}")
@@ -157,7 +165,7 @@ def _with_validation(records: list[MultiRecord], entry, data_config, result: Spl
 
 
 def _record(path: Path, line: int, values: dict, label: int, split: str, base: Path, name: str,
-            policy: BadRowPolicy) -> MultiRecord | None:
+            policy: BadRowPolicy, id_prefix: str = "") -> MultiRecord | None:
     cells: dict = {}
     text = _text(values.get("text"))
     if text:
@@ -179,14 +187,14 @@ def _record(path: Path, line: int, values: dict, label: int, split: str, base: P
     try:
         if "audio" in cells:
             audio_info(cells["audio"])
-        if "image" in cells and not cells["image"].is_file():
-            raise MediaError(cells["image"], "image file not found")
+        if "image" in cells:
+            image_info(cells["image"])
         if "video" in cells:
             has_track = _probe_video(cells["video"])
     except MediaError as error:
         policy.bad(path, f"{error.problem} ({error.path})", line)
         return None
-    key = _text(values.get("id")) or f"{path.stem}/{line}"
+    key = _text(values.get("id")) or f"{id_prefix}{path.stem}/{line}"
     return MultiRecord(id=f"{name}/{key}", label=label, split=split, where=(path, line), text=cells.get("text"),
                        audio=cells.get("audio"), image=cells.get("image"), video=cells.get("video"),
                        speaker=_text(values.get("speaker")), video_has_audio=has_track)

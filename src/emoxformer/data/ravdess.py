@@ -75,8 +75,10 @@ def parse_ravdess_name(path: Path) -> dict[str, int]:
     return fields
 
 
-def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: bool = False) -> tuple[list[AudioRecord], list[str]]:
-    """Every RAVDESS wav under `root/Actor_*/`, speech only unless `include_song`."""
+def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: bool = False,
+                       songs_left_out: list[Path] | None = None) -> tuple[list[AudioRecord], list[str]]:
+    """Every RAVDESS wav under `root/Actor_*/`, speech only unless `include_song` (the song clips left out are
+    appended to `songs_left_out` when given)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "RAVDESS folder not found")
@@ -98,6 +100,8 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
                 policy.bad(error.path, error.problem)
                 continue
             if fields["vocal_channel"] == 2 and not include_song:
+                if songs_left_out is not None:
+                    songs_left_out.append(path)
                 continue
             label = LABEL_TO_INDEX[RAVDESS_EMOTIONS[fields["emotion_code"]][1]]
             records.append(AudioRecord(id=f"ravdess/{path.stem}", label=label, path=path, **fields))
@@ -138,7 +142,13 @@ def read_ravdess(
     include_song: bool = False,
     skip_bad: bool = False,
 ) -> SplitRecords:
-    records, skipped = read_ravdess_files(root, include_song=include_song, skip_bad=skip_bad)
+    songs: list[Path] = []
+    records, skipped = read_ravdess_files(root, include_song=include_song, skip_bad=skip_bad, songs_left_out=songs)
+    songs_note = (f"{len(songs)} song clips (vocal channel 02) left out: data.ravdess_include_song=true reads them"
+                  if songs else None)
+    if not records:
+        raise DataError(root, "no RAVDESS speech clips (Actor_XX/03-01-*.wav) to read"
+                              + (f"; {songs_note}" if songs_note else "") + (f"; {len(skipped)} bad files skipped" if skipped else ""))
     if split == "actor":
         result = split_by_actor(records, tuple(val_actors), tuple(test_actors))
     elif split == "random":
@@ -146,6 +156,7 @@ def read_ravdess(
     else:
         raise ConfigError(f"unknown RAVDESS split {split!r}: use 'actor' (speaker-independent) or 'random'")
     result.skipped = skipped
+    result.notes += [songs_note] if songs_note else []
     return result
 
 
