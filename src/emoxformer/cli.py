@@ -200,7 +200,6 @@ def _cmd_evaluate(args) -> int:
 
     from .config import DataConfig, TrainConfig
     from .config_io import load_dataclass, read_yaml
-
     from .io_utils import atomic_write, check_output_file
     from .training.evaluate import evaluation_device
 
@@ -270,7 +269,6 @@ def _multimodal_entry(args):
 def _evaluate_multimodal(args, model_dir, entry) -> int:
     """Every modality subset of a multimodal manifest's rows (each alone, each pair, all), for the model's fusion and
     for late fusion."""
-    from pathlib import Path
 
     from .config import TrainConfig
     from .config_io import load_dataclass
