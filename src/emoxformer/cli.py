@@ -269,7 +269,6 @@ def _multimodal_entry(args):
 def _evaluate_multimodal(args, model_dir, entry) -> int:
     """Every modality subset of a multimodal manifest's rows (each alone, each pair, all), for the model's fusion and
     for late fusion."""
-
     from .config import TrainConfig
     from .config_io import load_dataclass
     from .io_utils import atomic_write
