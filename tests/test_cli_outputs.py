@@ -49,7 +49,7 @@ def test_sample_data_is_never_written_over_real_data(tmp_path, capsys):
     real.parent.mkdir(parents=True)
     real.write_text("my real MELD")
     assert main(["make-sample-data", str(tmp_path / "root")]) == 2
-    assert "already holds meld/ that make-sample-data did not write" in _one_line_error(capsys)
+    assert "already holds meld/ without the SAMPLE_DATA.txt that make-sample-data leaves" in _one_line_error(capsys)
     assert real.read_text() == "my real MELD" and not (tmp_path / "root" / "ravdess").exists()
     # quickstart writes sample data where a dataset is missing: the same refusal, before any training
     assert main(["quickstart", "--data", str(tmp_path / "root"), "--out", str(tmp_path / "run")]) == 2
@@ -101,6 +101,20 @@ def test_a_batch_output_that_cannot_be_written_is_refused_before_predicting(outp
     monkeypatch.setattr(Predictor, "predict", lambda self, **kwargs: predicted.append(kwargs))
     assert main(["predict", "--model", str(model_dir), "--batch", "rows.csv", "--output", output, "--overwrite"]) == 2
     assert _one_line_error(capsys).endswith(message) and predicted == []
+
+
+def test_a_labelled_batch_with_an_input_label_column_keeps_every_column_apart(model_dir, tmp_path):
+    (tmp_path / "both.csv").write_text("text,label,input_label\nhi,happy,x\n")
+    assert main(["predict", "--model", str(model_dir), "--batch", str(tmp_path / "both.csv"), "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "both_predictions.csv", keep_default_na=False)
+    assert (table["input_label"].tolist(), table["input_input_label"].tolist()) == (["x"], ["happy"])
+    assert not any("." in column for column in table.columns)
+
+
+def test_two_batch_columns_that_name_one_input_are_one_line(model_dir, tmp_path, capsys):
+    (tmp_path / "twice.csv").write_text("text,Text \nhello,world\n")
+    assert main(["predict", "--model", str(model_dir), "--batch", str(tmp_path / "twice.csv")]) == 2
+    assert _one_line_error(capsys).endswith("twice.csv: columns 'text' and 'Text ' both name the text column: keep one")
 
 
 def test_a_batch_without_rows_is_one_line(model_dir, tmp_path, capsys):

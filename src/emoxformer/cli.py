@@ -469,7 +469,12 @@ def _predict_csv(predictor, args) -> int:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(source, f"not a readable CSV ({str(exc).splitlines()[0]})") from None
     # Header names as the manifest reader takes them: "Text, audio" is the columns text and audio.
-    rows = rows.rename(columns=lambda c: c.strip().lower() if c.strip().lower() in BATCH_INPUTS else c.strip())
+    named = {c: c.strip().lower() if c.strip().lower() in BATCH_INPUTS else c.strip() for c in rows.columns}
+    twice = sorted({n for n in named.values() if list(named.values()).count(n) > 1})
+    if twice:
+        spelled = [f"{c!r}" for c in rows.columns if named[c] == twice[0]]
+        raise DataError(source, f"columns {' and '.join(spelled)} both name the {twice[0]} column: keep one")
+    rows = rows.rename(columns=named)
     if not any(c in BATCH_INPUTS for c in rows.columns):
         raise DataError(source, "needs at least one of the columns text, audio, image, video")
     if rows.empty:
@@ -478,9 +483,15 @@ def _predict_csv(predictor, args) -> int:
     # two columns of one name read back as NAME and NAME.1, and the truth would pass for the prediction.
     clashing = [c for c in rows.columns if c in BATCH_PREDICTION_COLUMNS]
     if clashing:
-        rows = rows.rename(columns={c: f"input_{c}" for c in clashing})
-        print(f"{source}: column{'s' if len(clashing) > 1 else ''} {', '.join(clashing)} written as "
-              f"{', '.join('input_' + c for c in clashing)} (the prediction columns take {'those names' if len(clashing) > 1 else 'that name'})")
+        renamed = {}
+        for column in clashing:
+            new_name = f"input_{column}"
+            while new_name in rows.columns or new_name in renamed.values():  # the CSV may hold input_label already
+                new_name = f"input_{new_name}"
+            renamed[column] = new_name
+        rows = rows.rename(columns=renamed)
+        print(f"{source}: column{'s' if len(clashing) > 1 else ''} {', '.join(renamed)} written as "
+              f"{', '.join(renamed.values())} (the prediction columns take {'those names' if len(clashing) > 1 else 'that name'})")
 
     def resolve(value: str) -> str | None:
         if not value.strip():

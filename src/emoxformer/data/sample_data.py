@@ -305,8 +305,9 @@ def _check_target(root: Path) -> None:
         raise DataError(root, "not a folder")
     held = [f"{name}/" for name in SAMPLE_FOLDERS if (root / name).is_dir() and any((root / name).iterdir())]
     if held and not (root / SAMPLE_MARKER).is_file():
-        raise DataError(root, f"already holds {', '.join(held)} that make-sample-data did not write; "
-                              "write the sample data to another folder")
+        raise DataError(root, f"already holds {', '.join(held)} without the {SAMPLE_MARKER} that make-sample-data "
+                              "leaves (real data is never written over); write the sample data to another folder (sample "
+                              f"data of a version before that mark: delete it, or add an empty {SAMPLE_MARKER})")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
