@@ -213,13 +213,15 @@ def read_fer_folders(root: str | Path, val_fraction: float = 0.1, seed: int = 42
                 records.append(ImageRecord(id=f"fer2013/{folder}/{class_dir.name}/{path.stem}", label=label, usage=usage, pixels=pixels))
         by_folder[folder] = records
     result = SplitRecords(skipped=policy.skipped)
+    left_out = None
     if other_files:
         suffixes = ", ".join(sorted({p.suffix.lower() or "(no suffix)" for p in other_files}))
-        result.notes.append(f"{len(other_files)} files that are not {'/'.join(sorted(s[1:] for s in IMAGE_SUFFIXES))} "
-                            f"images left out ({suffixes}; e.g. {other_files[0]})")
+        left_out = (f"{len(other_files)} files that are not {'/'.join(sorted(s[1:] for s in IMAGE_SUFFIXES))} "
+                    f"images left out ({suffixes}; e.g. {other_files[0]})")
+        result.notes.append(left_out)
     for folder, records in by_folder.items():
         if not records:
-            raise DataError(root / folder, "no face images read" + (f" ({result.notes[0]})" if other_files else ""))
+            raise DataError(root / folder, "no face images read" + (f" ({left_out})" if left_out else ""))
     test = by_folder["test"]
     usages = {r.usage for r in test}
     # The official split only when the test folder holds both halves (a folder of PublicTest files alone would

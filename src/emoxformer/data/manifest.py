@@ -97,18 +97,17 @@ class SplitLeaks:
     def __init__(self):
         self.placed: dict[Path, tuple[str, Path, int]] = {}
 
-    def problem(self, files, split: str) -> str | None:
-        """Why a row placing `files` in `split` leaks, or None (and the files are placed)."""
-        for file in files:
-            first = self.placed.get(Path(file).resolve())
+    def admit(self, files, split: str, where: tuple[Path, int]) -> str | None:
+        """Why a row (at `where`) placing `files` in `split` leaks, or None, and then its files are placed."""
+        resolved = [Path(file).resolve() for file in files]
+        for file, key in zip(files, resolved):
+            first = self.placed.get(key)
             if first is not None and first[0] != split:
                 return (f"{file} is also in the {first[0]} split ({first[1].name}, row {first[2]}): one recording in "
                         f"two splits would be scored on data it trained on")
+        for key in resolved:
+            self.placed.setdefault(key, (split, *where))
         return None
-
-    def place(self, files, split: str, where: tuple[Path, int]) -> None:
-        for file in files:
-            self.placed.setdefault(Path(file).resolve(), (split, *where))
 
 
 def default_id_prefix(entry, file_split: str | None) -> str:
@@ -182,12 +181,10 @@ def read_manifest(entry, data_config=None, every_row: bool = False, unsplit_as_t
             if row.id in seen:
                 policy.bad(path, f"duplicate id {row.id!r} (first at {seen[row.id][0].name}, row {seen[row.id][1]})", line)
                 continue
-            files = [row.file] if row.file is not None else []
-            leak = leaks.problem(files, row.split)
+            leak = leaks.admit([row.file] if row.file is not None else [], row.split, row.where)
             if leak:
                 policy.bad(path, leak, line)
                 continue
-            leaks.place(files, row.split, row.where)
             seen[row.id] = row.where
             rows.append(row)
     if unmapped and not entry.drop_unmapped:

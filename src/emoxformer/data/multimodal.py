@@ -126,12 +126,11 @@ def read_multimodal_manifest(entry, data_config=None, every_row: bool = True) ->
                 first = seen[record.id]
                 policy.bad(path, f"duplicate id {record.id!r} (first at {first[0].name}, row {first[1]})", line)
                 continue
-            files = [f for f in (record.audio, record.image, record.video) if f is not None]
-            leak = leaks.problem(files, record.split)
+            leak = leaks.admit([f for f in (record.audio, record.image, record.video) if f is not None], record.split,
+                               record.where)
             if leak:
                 policy.bad(path, leak, line)
                 continue
-            leaks.place(files, record.split, record.where)
             seen[record.id] = record.where
             if record.video is not None and not record.video_has_audio and record.audio is None:
                 silent_videos.append(f"{path.name} row {line}")
