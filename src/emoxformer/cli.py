@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 
 from .version import __version__
 from .errors import EmoXFormerError
@@ -470,7 +471,7 @@ def _predict_csv(predictor, args) -> int:
         raise DataError(source, f"not a readable CSV ({str(exc).splitlines()[0]})") from None
     # Header names as the manifest reader takes them: "Text, audio" is the columns text and audio.
     named = {c: c.strip().lower() if c.strip().lower() in BATCH_INPUTS else c.strip() for c in rows.columns}
-    twice = sorted({n for n in named.values() if list(named.values()).count(n) > 1})
+    twice = sorted(name for name, count in Counter(named.values()).items() if count > 1)
     if twice:
         spelled = [f"{c!r}" for c in rows.columns if named[c] == twice[0]]
         raise DataError(source, f"columns {' and '.join(spelled)} both name the {twice[0]} column: keep one")
