@@ -93,6 +93,26 @@ def test_jsonl_columns_are_every_rows_keys_in_any_case(tmp_path):
     assert [len(records[s]) for s in ("train", "val", "test")] == [2, 1, 0]
 
 
+def test_two_csv_columns_naming_one_column_are_refused_not_one_dropped(tmp_path):
+    # "text" and "Text " are one column once stripped and lower-cased: the row mapping kept the later's values
+    (tmp_path / "talk.csv").write_text("text,label,Text ,split\nhello,neutral,,train\nyay,happy,,test\n")
+    with pytest.raises(DataError, match=r"talk.csv, row 1: columns 'text' and 'Text ' name one column: keep one"):
+        read(Entry("talk", "text", str(tmp_path / "talk.csv")))
+    _voice(tmp_path / "a.wav")
+    (tmp_path / "av.csv").write_text("# label_map: {\"glad\": \"happy\"}\nAudio,label,audio ,split\na.wav,glad,a.wav,test\n")
+    with pytest.raises(DataError, match=r"av.csv, row 2: columns 'Audio' and 'audio ' name one column"):
+        read_multimodal_manifest(_multi_entry(str(tmp_path / "av.csv")))
+
+
+def test_a_jsonl_row_with_two_keys_naming_one_column_is_a_bad_row(tmp_path):
+    rows = [{"text": "hello", "label": "neutral", "split": "train"},
+            {"text": "yay", "Text ": "", "label": "happy", "split": "train"}]
+    manifest = write_jsonl(tmp_path / "talk.jsonl", rows)
+    with pytest.raises(DataError, match=r"talk.jsonl, row 2: keys 'text' and 'Text ' name one column: keep one"):
+        read(Entry("talk", "text", str(manifest)))
+    assert [r.text for r in read(Entry("talk", "text", str(manifest)), skip_bad=True).train] == ["hello"]
+
+
 @pytest.mark.parametrize("override, message", [
     ("data.ravdess_val_actors=[30]", r"data.ravdess_val_actors holds \[30\]: RAVDESS's actors are numbered 1-24"),
     ("data.ravdess_test_actors=[]", "data.ravdess_test_actors is empty"),

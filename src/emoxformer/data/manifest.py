@@ -250,10 +250,29 @@ def _read_jsonl(path: Path, text: str):
     if not rows:
         raise DataError(path, "manifest holds no rows")
     # Keys as CSV headers are read (stripped, lower-cased); the columns are every key of any row, not the first's.
-    rows = [(line, {str(k).strip().lower(): v for k, v in values.items()} if isinstance(values, dict) else values)
-            for line, values in rows]
+    rows = [(line, _lowered_keys(values) if isinstance(values, dict) else values) for line, values in rows]
     columns = list(dict.fromkeys(key for _, values in rows if isinstance(values, dict) for key in values))
     return header, columns, rows
+
+
+def _spelled_twice(names) -> str | None:
+    """The first two of `names` that name one column once stripped and lower-cased ("'text' and 'Text '"), if any:
+    reading on would keep the later one's values and silently drop the other's."""
+    seen: dict[str, str] = {}
+    for name in map(str, names):
+        key = name.strip().lower()
+        if key in seen:
+            return f"{seen[key]!r} and {name!r}"
+        seen[key] = name
+    return None
+
+
+def _lowered_keys(values: dict) -> dict | str:
+    """A JSONL row with its keys as CSV headers are read (stripped, lower-cased), or its problem."""
+    twice = _spelled_twice(values)
+    if twice:
+        return f"keys {twice} name one column: keep one"
+    return {str(k).strip().lower(): v for k, v in values.items()}
 
 
 def _read_csv(path: Path, text: str, delimiter: str):
@@ -270,9 +289,13 @@ def _read_csv(path: Path, text: str, delimiter: str):
         start += 1
     reader = csv.reader(io.StringIO("".join(lines[start:])), delimiter=delimiter)
     try:
-        columns = [c.strip().lower() for c in next(reader)]
+        spelled = next(reader)
     except StopIteration:
         raise DataError(path, "manifest holds no column names") from None
+    columns = [c.strip().lower() for c in spelled]
+    twice = _spelled_twice(spelled)
+    if twice:
+        raise DataError(path, f"columns {twice} name one column: keep one", start + 1)
     rows: list[tuple[int, dict | str]] = []
     try:
         for values in reader:
