@@ -13,7 +13,7 @@ from PIL import Image
 from emoxformer.config import load_config
 from emoxformer.data.fer2013 import read_fer2013
 from emoxformer.data.multimodal import read_multimodal_manifest
-from emoxformer.data.ravdess import read_ravdess
+from emoxformer.data.ravdess import read_ravdess, read_ravdess_files
 from emoxformer.data.sample_data import draw_face, synthesize_voice
 from emoxformer.errors import ConfigError, DataError
 from test_manifest import Entry, read, write_jsonl
@@ -136,6 +136,16 @@ def test_ravdess_says_how_many_song_clips_it_leaves_out_and_refuses_nothing_to_r
     records = read_ravdess(tmp_path)
     assert len(records.train) == 1
     assert records.notes == ["1 song clips (vocal channel 02) left out: data.ravdess_include_song=true reads them"]
+
+
+def test_ravdess_actor_folders_in_any_case_are_all_read(tmp_path):
+    _ravdess_clip(tmp_path, "03-01-03-01-01-01-01.wav")
+    _voice(tmp_path / "actor_02" / "03-01-04-01-01-01-02.wav", 1)  # was: this actor left out, without a word
+    clips, _ = read_ravdess_files(tmp_path)
+    assert sorted(c.path.parent.name for c in clips) == ["Actor_01", "actor_02"]
+    _voice(tmp_path / "actor_03" / "03-01-04-01-01-01-04.wav", 2)
+    with pytest.raises(DataError, match=r"actor field 04 does not match folder actor_03"):
+        read_ravdess_files(tmp_path)
 
 
 def _fer_folders(root, files: dict[str, list[str]]):

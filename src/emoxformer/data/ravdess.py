@@ -82,7 +82,8 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "RAVDESS folder not found")
-    actor_dirs = sorted(p for p in root.glob("Actor_*") if p.is_dir())
+    # Any case of "Actor_": a copy unpacked as actor_05 must not silently drop that actor on a case-sensitive disk.
+    actor_dirs = sorted(p for p in root.iterdir() if p.name.lower().startswith("actor_") and p.is_dir())
     if not actor_dirs:
         raise DataError(root, "no Actor_XX folders found")
     policy = BadRowPolicy(skip_bad)
@@ -93,7 +94,7 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
         for path in sorted(p for p in actor_dir.iterdir() if p.suffix.lower() == ".wav" and p.is_file()):
             try:
                 fields = parse_ravdess_name(path)
-                if f"Actor_{fields['actor']:02d}" != actor_dir.name:
+                if f"actor_{fields['actor']:02d}" != actor_dir.name.lower():
                     raise DataError(path, f"actor field {fields['actor']:02d} does not match folder {actor_dir.name}")
                 audio_info(path)  # missing, truncated, unreadable or empty clips are refused here
             except DataError as error:
