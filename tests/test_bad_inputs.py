@@ -82,10 +82,10 @@ def fer_folder_with(class_name: str, content: bytes | None = None):
 
 READER_CASES = {
     "meld missing column": (meld_with("Utterance,Speaker\nhi,Ross\n"), read_meld, "meld", DataError, "missing column"),
-    "meld unknown label": (meld_with(MELD_HEADER + GOOD_MELD_ROW.replace("joy", "boredom")), read_meld, "meld", DataError, "row 1: unknown emotion"),
+    "meld unknown label": (meld_with(MELD_HEADER + GOOD_MELD_ROW.replace("joy", "boredom")), read_meld, "meld", DataError, "row 2: unknown emotion"),
     "meld empty utterance": (meld_with(MELD_HEADER + GOOD_MELD_ROW.replace('"Hi, there"', '""')), read_meld, "meld", DataError, "empty utterance"),
     "meld whitespace utterance": (meld_with(MELD_HEADER + GOOD_MELD_ROW.replace('"Hi, there"', '"  \n "')), read_meld, "meld", DataError, "empty utterance"),
-    "meld duplicated id": (meld_with(MELD_HEADER + GOOD_MELD_ROW + GOOD_MELD_ROW), read_meld, "meld", DataError, "row 2: duplicate utterance id"),
+    "meld duplicated id": (meld_with(MELD_HEADER + GOOD_MELD_ROW + GOOD_MELD_ROW), read_meld, "meld", DataError, "row 3: duplicate utterance id"),
     "meld non-integer id": (meld_with(MELD_HEADER + GOOD_MELD_ROW.replace(",0,0,", ",x,0,")), read_meld, "meld", DataError, "must be integers"),
     "meld missing split file": (meld_with(MELD_HEADER + GOOD_MELD_ROW, drop_dev=True), read_meld, "meld", DataError, "file not found"),
     "meld broken quoting": (meld_with(MELD_HEADER + '1,"never closed,Ross,joy\n'), read_meld, "meld", DataError, "not a readable CSV"),
@@ -95,11 +95,11 @@ READER_CASES = {
     "ravdess emotion outside taxonomy": (ravdess_with("03-01-09-01-01-01-01.wav", _wav), read_ravdess, "ravdess", DataError, "emotion_code field 09"),
     "ravdess malformed name": (ravdess_with("03-01-01-01-01-xx-01.wav", _wav), read_ravdess, "ravdess", DataError, "not a RAVDESS name"),
     "ravdess actor not its folder": (ravdess_with("03-01-01-01-01-01-01.wav", lambda p: _wav(p.with_name("03-01-01-01-01-01-02.wav"))), read_ravdess, "ravdess", DataError, "does not match folder"),
-    "fer pixel string too short": (fer_csv_with("3,1 2 3,Training"), read_fer2013, "fer2013", DataError, "row 2: pixel string has 3 values"),
-    "fer non-numeric pixels": (fer_csv_with(f"3,{PIXELS[:-2]}ab,Training"), read_fer2013, "fer2013", DataError, "row 2: pixel string holds non-numeric"),
-    "fer pixel above 255": (fer_csv_with(f"3,256 {PIXELS[3:]},Training"), read_fer2013, "fer2013", DataError, "row 2: pixel value above 255"),
-    "fer label outside taxonomy": (fer_csv_with(f"7,{PIXELS},Training"), read_fer2013, "fer2013", DataError, "row 2: unknown emotion '7'"),
-    "fer unknown usage": (fer_csv_with(f"3,{PIXELS},Validation"), read_fer2013, "fer2013", DataError, "row 2: unknown Usage"),
+    "fer pixel string too short": (fer_csv_with("3,1 2 3,Training"), read_fer2013, "fer2013", DataError, "row 3: pixel string has 3 values"),
+    "fer non-numeric pixels": (fer_csv_with(f"3,{PIXELS[:-2]}ab,Training"), read_fer2013, "fer2013", DataError, "row 3: pixel string holds non-numeric"),
+    "fer pixel above 255": (fer_csv_with(f"3,256 {PIXELS[3:]},Training"), read_fer2013, "fer2013", DataError, "row 3: pixel value above 255"),
+    "fer label outside taxonomy": (fer_csv_with(f"7,{PIXELS},Training"), read_fer2013, "fer2013", DataError, "row 3: unknown emotion '7'"),
+    "fer unknown usage": (fer_csv_with(f"3,{PIXELS},Validation"), read_fer2013, "fer2013", DataError, "row 3: unknown Usage"),
     "fer missing column": (fer_csv_with(f"3,{PIXELS}", header="emotion,pixels"), read_fer2013, "fer2013", DataError, "missing column"),
     "fer unknown class folder": (fer_folder_with("bored"), read_fer2013, "fer2013", DataError, "unknown class folder"),
     "fer unreadable image": (fer_folder_with("happy", b"not a png"), read_fer2013, "fer2013", DataError, "unreadable image"),
@@ -124,7 +124,7 @@ SUMMARY_CASES = {  # one dataset broken, the other two fine: what `train` stops 
     "meld": (meld_with(MELD_HEADER.replace("Utterance,", "") + GOOD_MELD_ROW.replace('"Hi, there",', "")),
              "missing column(s) Utterance"),
     "ravdess": (ravdess_with("03-01-01-01-01-01-01.wav", _truncated), "truncated WAV"),
-    "fer2013": (fer_csv_with("3,1 2 3,Training"), "row 2: pixel string has 3 values, expected 2304"),
+    "fer2013": (fer_csv_with("3,1 2 3,Training"), "row 3: pixel string has 3 values, expected 2304"),
 }
 
 

@@ -117,9 +117,9 @@ def test_bad_row_in_a_later_chunk_is_named_in_the_file(tmp_path):
     path.write_text(HEADER + "".join(f"3,{row},Training\n" for row in rows))
     with pytest.raises(DataError) as info:
         read_fer2013(path)
-    assert f"{path}, row 1028: pixel string has 2303 values, expected 2304" in str(info.value)
+    assert f"{path}, row 1029: pixel string has 2303 values, expected 2304" in str(info.value)
     splits = read_fer2013(path, skip_bad=True)
-    assert len(splits.train) == 1029 and len(splits.skipped) == 1 and "row 1028" in splits.skipped[0]
+    assert len(splits.train) == 1029 and len(splits.skipped) == 1 and "row 1029" in splits.skipped[0]
     last = splits.train[-1]
     assert last.id.endswith("/1029") and (last.pixels.ravel() == np.array(rows[1029].split(), dtype=np.uint8)).all()
 
@@ -172,10 +172,10 @@ HEADER = "emotion,pixels,Usage\n"
 @pytest.mark.parametrize(
     "row, message",
     [
-        ("9,{ok},Training", "row 1: unknown emotion '9'"),
-        ("3,1 2 3,Training", "row 1: pixel string has 3 values, expected 2304"),
-        ("3,{ok} abc,Training", "row 1: pixel string holds non-numeric tokens"),
-        ("3,{ok},Validation", "row 1: unknown Usage 'Validation'"),
+        ("9,{ok},Training", "row 2: unknown emotion '9'"),
+        ("3,1 2 3,Training", "row 2: pixel string has 3 values, expected 2304"),
+        ("3,{ok} abc,Training", "row 2: pixel string holds non-numeric tokens"),
+        ("3,{ok},Validation", "row 2: unknown Usage 'Validation'"),
     ],
 )
 def test_bad_csv_rows_name_file_and_row(tmp_path, row, message):
@@ -195,7 +195,7 @@ def test_missing_column_and_skip_bad(tmp_path):
     path.write_text(HEADER + f"3,{ok},Training\n3,1 2,Training\n4,{ok},PrivateTest\n")
     splits = read_fer2013(path, skip_bad=True)
     assert len(splits.train) == 1 and len(splits.test) == 1 and len(splits.skipped) == 1
-    assert "row 2" in splits.skipped[0]
+    assert "row 3" in splits.skipped[0]
 
 
 def test_no_dataset_found(tmp_path):

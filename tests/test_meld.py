@@ -78,10 +78,10 @@ def test_quoted_commas_newlines_and_cp1252_file(tmp_path):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ('1,hello,Ross,bored,neutral,0,0,1,1,a,b\n', "row 1: unknown emotion 'bored'"),
-        ('1,hello,Ross,joy,positive,x,0,1,1,a,b\n', "row 1: Dialogue_ID/Utterance_ID must be integers"),
-        ('1,hi,Ross,joy,positive,0,0,1,1,a,b\n2,yo,Ross,joy,positive,0,0,1,1,a,b\n', "row 2: duplicate utterance id"),
-        ('1,"   ",Ross,joy,positive,0,0,1,1,a,b\n', "row 1: empty utterance"),
+        ('1,hello,Ross,bored,neutral,0,0,1,1,a,b\n', "row 2: unknown emotion 'bored'"),
+        ('1,hello,Ross,joy,positive,x,0,1,1,a,b\n', "row 2: Dialogue_ID/Utterance_ID must be integers"),
+        ('1,hi,Ross,joy,positive,0,0,1,1,a,b\n2,yo,Ross,joy,positive,0,0,1,1,a,b\n', "row 3: duplicate utterance id"),
+        ('1,"   ",Ross,joy,positive,0,0,1,1,a,b\n', "row 2: empty utterance"),
     ],
 )
 def test_bad_rows_name_file_and_row(tmp_path, body, message):

@@ -172,5 +172,5 @@ def test_a_fer_csv_emotion_that_only_looks_like_a_digit_is_one_bad_row(tmp_path)
     pixels = " ".join(["80"] * 2304)
     (tmp_path / "fer2013.csv").write_text(f"emotion,pixels,Usage\n\u00b2,{pixels},Training\n3,{pixels},Training\n"
                                           f"3,{pixels},PublicTest\n3,{pixels},PrivateTest\n")
-    with pytest.raises(DataError, match=r"fer2013.csv, row 1: unknown emotion '\u00b2'"):
+    with pytest.raises(DataError, match=r"fer2013.csv, row 2: unknown emotion '\u00b2'"):
         read_fer2013(tmp_path / "fer2013.csv")

@@ -280,7 +280,7 @@ def test_skip_bad_trains_and_reports_skipped_rows(sample_root, tmp_path):
     assert main(args + ["--skip-bad"]) == 0
     summary = json.loads((tmp_path / "run" / "data_summary.json").read_text())
     assert summary["fer2013"]["skipped"]["total"] == 1
-    assert "row 2: pixel string has 3 values" in summary["fer2013"]["skipped"]["examples"][0]
+    assert "row 3: pixel string has 3 values" in summary["fer2013"]["skipped"]["examples"][0]
 
 
 def _padding_fraction(loader):

@@ -4,6 +4,10 @@ from __future__ import annotations
 from ..errors import DataError
 
 
+# A bad row is named as a spreadsheet (and the manifest reader) numbers it: the header is row 1, the first data row 2.
+FIRST_DATA_ROW = 2
+
+
 class BadRowPolicy:
     """Raise a DataError (the default) or, with ``skip_bad``, record it and go on."""
 

@@ -10,7 +10,7 @@ from ..errors import DataError
 from ..labels import FER_FOLDER_TO_EMOTION, FER_INDEX_TO_EMOTION, LABEL_TO_INDEX
 from ..media import MediaError, decode_image
 from .cache import fingerprint, load_arrays, save_arrays
-from .errors_policy import BadRowPolicy
+from .errors_policy import FIRST_DATA_ROW, BadRowPolicy
 from .records import ImageRecord, SplitRecords
 
 FER_SIDE = 48
@@ -159,13 +159,13 @@ def read_fer_csv(path: str | Path, skip_bad: bool = False) -> SplitRecords:
     for row in range(len(frame)):
         emotion, usage = emotions[row].strip(), usages[row].strip()
         if not (emotion.isascii() and emotion.isdigit()) or int(emotion) not in FER_INDEX_TO_EMOTION:
-            policy.bad(path, f"unknown emotion {emotion!r} (FER2013 uses 0..6)", row + 1)
+            policy.bad(path, f"unknown emotion {emotion!r} (FER2013 uses 0..6)", row + FIRST_DATA_ROW)
             continue
         if usage not in USAGE_TO_SPLIT:
-            policy.bad(path, f"unknown Usage {usage!r} (expected Training, PublicTest or PrivateTest)", row + 1)
+            policy.bad(path, f"unknown Usage {usage!r} (expected Training, PublicTest or PrivateTest)", row + FIRST_DATA_ROW)
             continue
         if problems[row]:
-            policy.bad(path, problems[row], row + 1)
+            policy.bad(path, problems[row], row + FIRST_DATA_ROW)
             continue
         pixels = images[image_of_row[row]].reshape(FER_SIDE, FER_SIDE)
         label = LABEL_TO_INDEX[FER_INDEX_TO_EMOTION[int(emotion)]]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..labels import LABEL_TO_INDEX, MELD_TO_EMOTION
-from .errors_policy import BadRowPolicy
+from .errors_policy import FIRST_DATA_ROW, BadRowPolicy
 from .records import SplitRecords, TextRecord
 from .text_cleaning import clean_utterance, decode_csv_bytes
 
@@ -46,7 +46,7 @@ def read_meld_csv(path: str | Path, split: str, policy: BadRowPolicy | None = No
     records: list[TextRecord] = []
     seen: set[tuple[int, int]] = set()
     columns = [frame[c].tolist() for c in _REQUIRED]
-    for row, (utterance, speaker, emotion, dialogue, utt) in enumerate(zip(*columns), start=1):
+    for row, (utterance, speaker, emotion, dialogue, utt) in enumerate(zip(*columns), start=FIRST_DATA_ROW):
         emotion_key = emotion.strip().lower()
         if emotion_key not in MELD_TO_EMOTION:
             policy.bad(path, f"unknown emotion {emotion!r} (MELD labels: {', '.join(MELD_TO_EMOTION)})", row)
