@@ -447,3 +447,13 @@ def test_the_build_step_assembles_a_dataset_from_cached_files_alone(sample_root,
     detail = download.BUILD_STEPS["ravdess"](download.load_pins({}), [cache / RAVDESS_ZIP], built)
     assert download.missing_parts("ravdess", built) == [] and detail.startswith("24 actors, 48 wav files")
     assert (cache / RAVDESS_ZIP).is_file()  # the cached download stays until the dataset is in place
+
+
+def test_a_ravdess_folder_of_lowercase_actor_folders_is_complete(tmp_path):
+    # The RAVDESS reader takes actor_05 as Actor_05; the download check must agree (it called the folder incomplete).
+    for actor in range(1, 25):
+        (tmp_path / f"actor_{actor:02d}").mkdir()
+        (tmp_path / f"actor_{actor:02d}" / f"03-01-01-01-01-01-{actor:02d}.wav").write_bytes(b"")
+    assert download.missing_parts("ravdess", tmp_path) == []
+    (tmp_path / "actor_07" / "03-01-01-01-01-01-07.wav").unlink()
+    assert download.missing_parts("ravdess", tmp_path) == ["Actor_07/*.wav"]

@@ -111,6 +111,23 @@ def test_a_jsonl_row_with_two_keys_naming_one_column_is_a_bad_row(tmp_path):
     with pytest.raises(DataError, match=r"talk.jsonl, row 2: keys 'text' and 'Text ' name one column: keep one"):
         read(Entry("talk", "text", str(manifest)))
     assert [r.text for r in read(Entry("talk", "text", str(manifest)), skip_bad=True).train] == ["hello"]
+    (tmp_path / "same.jsonl").write_text('{"text": "a", "label": "sad", "split": "train"}\n'
+                                         '{"text": "a", "text": "b", "label": "sad", "split": "train"}\n')
+    with pytest.raises(DataError, match=r"same.jsonl, row 2: key 'text' given twice: keep one"):  # was: "b" kept
+        read(Entry("same", "text", str(tmp_path / "same.jsonl")))
+
+
+def test_a_jsonl_manifest_of_bad_rows_only_names_the_rows_problem_not_missing_columns(tmp_path):
+    manifest = write_jsonl(tmp_path / "talk.jsonl", [{"text": "x", "Text ": "y", "label": "happy", "split": "train"}] * 2)
+    with pytest.raises(DataError, match=r"talk.jsonl, row 1: keys 'text' and 'Text ' name one column: keep one "
+                                        r"\(and every other row\)"):
+        read(Entry("talk", "text", str(manifest)))
+
+
+def test_blank_csv_header_cells_are_no_columns_and_not_a_repeat(tmp_path):
+    (tmp_path / "talk.csv").write_text("text,label,split,,\nhello,neutral,train,,\nyay,happy,test,,\n")
+    records = read(Entry("talk", "text", str(tmp_path / "talk.csv")))
+    assert [r.text for r in records.train + records.test] == ["hello", "yay"]
 
 
 @pytest.mark.parametrize("override, message", [

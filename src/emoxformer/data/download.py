@@ -287,8 +287,10 @@ def missing_parts(name: str, folder: Path) -> list[str]:
     if name == "meld":
         return [f"data/{file}" for file in MELD_FILES.values() if not (folder / "data" / file).is_file()]
     if name == "ravdess":
+        # Folders in any case, as the RAVDESS reader takes them (actor_05 is Actor_05).
+        actors = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else {}
         return [f"Actor_{actor:02d}/*.wav" for actor in range(1, 25)
-                if not any((folder / f"Actor_{actor:02d}").glob("*.wav"))]
+                if not (f"actor_{actor:02d}" in actors and any(actors[f"actor_{actor:02d}"].glob("*.wav")))]
     if (folder / "fer2013.csv").is_file() or all((folder / split).is_dir() for split in ("train", "test")):
         return []
     return ["fer2013.csv or train/ and test/ image folders"]

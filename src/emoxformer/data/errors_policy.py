@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import DataError
 
 
-# A bad row is named as a spreadsheet (and the manifest reader) numbers it: the header is row 1, the first data row 2.
+# A bad row is named as the manifest reader numbers it: the header is row 1, the first data row 2.
 FIRST_DATA_ROW = 2
 
 

@@ -237,9 +237,13 @@ def _read_jsonl(path: Path, text: str):
         if not content.strip():
             continue
         try:
-            value = json.loads(content, strict=False)  # control characters (\x0b, a tab) inside strings are text
+            # strict=False: control characters (\x0b, a tab) inside strings are text
+            value = json.loads(content, strict=False, object_pairs_hook=_object_without_repeats)
         except json.JSONDecodeError as exc:
             rows.append((line, f"not a JSON object ({exc.msg})"))
+            continue
+        except _RepeatedKey as exc:
+            rows.append((line, str(exc)))
             continue
         if not isinstance(value, dict):
             rows.append((line, f"not a JSON object (a {type(value).__name__})"))
@@ -251,8 +255,25 @@ def _read_jsonl(path: Path, text: str):
         raise DataError(path, "manifest holds no rows")
     # Keys as CSV headers are read (stripped, lower-cased); the columns are every key of any row, not the first's.
     rows = [(line, _lowered_keys(values) if isinstance(values, dict) else values) for line, values in rows]
+    if not any(isinstance(values, dict) for _, values in rows):  # no columns to check: say what is wrong with the rows
+        line, problem = rows[0]
+        raise DataError(path, f"{problem} (and every other row)" if len(rows) > 1 else problem, line)
     columns = list(dict.fromkeys(key for _, values in rows if isinstance(values, dict) for key in values))
     return header, columns, rows
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object as a dict, refusing a key given twice (json.loads would silently keep the later value)."""
+    value: dict = {}
+    for key, item in pairs:
+        if key in value:
+            raise _RepeatedKey(f"key {key!r} given twice: keep one")
+        value[key] = item
+    return value
 
 
 def _spelled_twice(names) -> str | None:
@@ -261,6 +282,8 @@ def _spelled_twice(names) -> str | None:
     seen: dict[str, str] = {}
     for name in map(str, names):
         key = name.strip().lower()
+        if not key:  # blank header cells (a spreadsheet's trailing empty columns) name no column
+            continue
         if key in seen:
             return f"{seen[key]!r} and {name!r}"
         seen[key] = name
