@@ -205,14 +205,57 @@ def test_the_reported_validation_is_the_epoch_the_stage_exported(tmp_path):
     assert best_validation(tmp_path, "stage2") == {"meld": {"accuracy": 0.75}}  # the record's monitor, not the default
 
 
-def test_the_wall_time_of_resumed_runs_is_flagged_as_their_last_sitting():
-    def run(seed, resumed):
+def test_the_wall_time_of_resumed_runs_says_whether_it_counts_every_sitting():
+    def run(seed, resumed, **wall):
         return {"configuration": "meld", "group": "meld", "fold": None, "seed": seed, "description": "d", "wall_s": 120.0,
                 "resumed": resumed, "test": {"meld": {"accuracy": 0.5, "weighted_f1": 0.5, "macro_f1": 0.5, "uar": 0.5, "n": 3}},
-                "command": "c", "commit": "abc", "machine": {"cpus": 2}}
+                "command": "c", "commit": "abc", "machine": {"cpus": 2}, **wall}
 
+    # a result.json without "sittings" (written before the ledger) or with None: the last sitting only
     assert "| 2.0 min (1 of 2 resumed: their last sitting only) |" in to_markdown(aggregate([run(1, False), run(2, True)]))
+    assert "| 2.0 min (1 of 2 resumed: their last sitting only) |" in to_markdown(
+        aggregate([run(1, False, sittings=1), run(2, True, sittings=None)]))
+    assert "| 2.0 min (1 of 2 in several sittings, summed) |" in to_markdown(
+        aggregate([run(1, False, sittings=1), run(2, True, sittings=2)]))
     assert "| 2.0 min |" in to_markdown(aggregate([run(1, False), run(2, False)]))
+
+
+def test_an_interrupted_sittings_wall_time_counts_when_the_run_continues(tmp_path, fake_trainer, monkeypatch):
+    import emoxformer.training.results as results_module
+
+    clock = iter([100.0, 160.0, 1000.0, 1030.0])  # sitting 1: 60 s, then interrupted; sitting 2: 30 s
+    monkeypatch.setattr(results_module.time, "perf_counter", lambda: next(clock))
+    the_plan = plan(tmp_path, ["ravdess"], [42])
+    run_dir = the_plan.run_dir(the_plan.configurations[0], 42)
+    finishing = FakeTrainer.run
+
+    def interrupted(self, resume=False):
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(recorded_as_training_would(self.config), self.out / "config.yaml")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FakeTrainer, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_results(the_plan, log=lambda line: None)
+    assert json.loads((run_dir / "wall_time.json").read_text()) == {"seconds": 60.0, "sittings": 1}
+    monkeypatch.setattr(FakeTrainer, "run", finishing)
+    run_results(the_plan, log=lambda line: None)
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (result["wall_s"], result["sittings"], result["resumed"]) == (90.0, 2, True)  # was: 30 s, the last sitting
+
+
+def test_a_run_interrupted_before_its_config_leaves_no_ledger_in_its_empty_folder(tmp_path, fake_trainer, monkeypatch):
+    the_plan = plan(tmp_path, ["ravdess"], [42])
+    run_dir = the_plan.run_dir(the_plan.configurations[0], 42)
+
+    def interrupted(self, resume=False):
+        self.out.mkdir(parents=True, exist_ok=True)  # reading the data, before config.yaml
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FakeTrainer, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_results(the_plan, log=lambda line: None)
+    assert list(run_dir.iterdir()) == []  # a new run there needs an empty folder
 
 
 def test_cli_results_bad_configuration_is_one_line(tmp_path, capsys):

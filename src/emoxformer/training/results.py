@@ -26,6 +26,9 @@ from ..errors import ConfigError
 from ..io_utils import atomic_write
 
 RESULT_FILE = "result.json"
+# A run's wall time over its sittings so far ({"seconds", "sittings"}), written when a sitting ends, finished or not,
+# so that a continued run reports the time of every sitting (one killed outright, SIGKILL or power, is not counted).
+WALL_FILE = "wall_time.json"
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
 DATASET_TITLES = {"meld": "MELD (text), test", "ravdess": "RAVDESS (speech), test actors", "fer2013": "FER2013 (faces), PrivateTest"}
 # Published test-set figures (DESIGN.md), in percent, beside which ours are shown.
@@ -149,19 +152,39 @@ def run_results(plan: ResultsPlan, train: bool = True, log=print) -> dict:
 def train_one(plan: ResultsPlan, configuration: Configuration, seed: int, resume: bool | None = None) -> dict | None:
     """Train one run (continuing it if an earlier sitting was interrupted: `resume`, default whether it has a
     config.yaml) and write its result.json; None on the other DDP ranks (rank 0 writes it)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from .run import TwoStageTrainer
 
     run_dir = plan.run_dir(configuration, seed)
     resume = (run_dir / "config.yaml").is_file() if resume is None else resume
     config = config_to_train(plan, configuration, seed, resume)
+    earlier = earlier_sittings(run_dir) if resume else {"seconds": 0.0, "sittings": 0}
     started, commit = time.perf_counter(), git_commit()  # the code that trains: the checkout may change meanwhile
-    trained = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
+    wall = dict(earlier)
+    try:
+        trained = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
+    finally:
+        wall = {"seconds": earlier["seconds"] + time.perf_counter() - started, "sittings": earlier["sittings"] + 1}
+        # Only a run that can continue (it wrote config.yaml) keeps the ledger: a new run needs an empty folder.
+        if rank_zero_only.rank == 0 and (run_dir / "config.yaml").is_file():
+            atomic_write(run_dir / WALL_FILE, json.dumps(wall))
     if trained is None:  # another DDP rank: rank 0 evaluates and writes result.json
         return None
-    result = run_result(plan, configuration, seed, config, trained.to_dict(),
-                        wall_s=time.perf_counter() - started, resumed=resume, commit=commit)
+    result = run_result(plan, configuration, seed, config, trained.to_dict(), wall_s=wall["seconds"], resumed=resume,
+                        commit=commit, sittings=wall["sittings"] if not resume or earlier["sittings"] else None)
     atomic_write(run_dir / RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+def earlier_sittings(run_dir: Path) -> dict:
+    """The wall-time ledger of a continued run's earlier sittings ({"seconds": 0, "sittings": 0} when it has none,
+    as a run interrupted before this ledger existed)."""
+    try:
+        ledger = json.loads((run_dir / WALL_FILE).read_text())
+        return {"seconds": float(ledger["seconds"]), "sittings": int(ledger["sittings"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"seconds": 0.0, "sittings": 0}
 
 
 def config_to_train(plan: ResultsPlan, configuration: Configuration, seed: int, resume: bool) -> ExperimentConfig:
@@ -176,9 +199,10 @@ def config_to_train(plan: ResultsPlan, configuration: Configuration, seed: int, 
 
 
 def run_result(plan: ResultsPlan, configuration: Configuration, seed: int, config: ExperimentConfig, metrics: dict,
-               wall_s: float, resumed: bool, commit: str) -> dict:
+               wall_s: float, resumed: bool, commit: str, sittings: int | None = 1) -> dict:
     """The result.json of a trained run: its test metrics (`metrics`: TrainingResult.to_dict()) and validation,
-    how it was trained (`config`, the command) and this sitting's wall time, commit and machine."""
+    how it was trained (`config`, the command) and its wall time over `sittings` (None: a continued run whose
+    earlier sittings were not recorded, so `wall_s` is the last sitting's alone), commit and machine."""
     best_stage = metrics["best_stage"]
     return {
         "configuration": configuration.name, "group": configuration.label, "fold": configuration.fold, "seed": seed,
@@ -190,8 +214,7 @@ def run_result(plan: ResultsPlan, configuration: Configuration, seed: int, confi
         "paired_test_late": _reported_metrics(metrics.get("paired_test_late", {})),
         **{key: _reported_metrics(metrics[key]) for key in ("transcripts", "transcripts_late") if key in metrics},
         "inference_fusion": metrics.get("inference_fusion"),
-        # A resumed run's wall time is this sitting's alone (flagged by "resumed").
-        "wall_s": wall_s, "resumed": resumed, "command": plan.train_command(configuration, seed),
+        "wall_s": wall_s, "sittings": sittings, "resumed": resumed, "command": plan.train_command(configuration, seed),
         "config": to_dict(config),  # what the run trained with (its config.yaml), whatever a later plan says
         "commit": commit, "machine": machine(), "finished": _now(),
     }
@@ -264,7 +287,9 @@ def aggregate(results: list[dict], plan: ResultsPlan | None = None) -> dict:
             "seeds": sorted({r["seed"] for r in runs}),
             "folds": sorted({r["fold"] for r in runs if r["fold"] is not None}),
             "wall_s": mean_sd([r["wall_s"] for r in runs]),
-            "resumed": sum(bool(r.get("resumed")) for r in runs),  # their wall_s is the last sitting's alone
+            "resumed": sum(bool(r.get("resumed")) for r in runs),  # continued in a later sitting
+            # continued runs whose earlier sittings were not recorded: their wall_s is the last sitting's alone
+            "last_sitting_only": sum(bool(r.get("resumed")) and not r.get("sittings") for r in runs),
             "datasets": {name: {metric: mean_sd([r["test"][name][metric] for r in runs if name in r["test"]])
                                 for metric in METRICS} for name in datasets},
             "validation": {name: {metric: mean_sd([r["validation"][name][metric] for r in runs
@@ -334,8 +359,10 @@ def to_markdown(summary: dict) -> str:
             stats = entry["datasets"][dataset]
             runs = f"{stats['accuracy']['n']}" + (f" ({len(entry['folds'])} folds)" if entry["folds"] else "")
             wall = f"{entry['wall_s']['mean'] / 60:.1f} min"
-            if entry.get("resumed"):
-                wall += f" ({entry['resumed']} of {len(entry['runs'])} resumed: their last sitting only)"
+            if entry.get("last_sitting_only"):
+                wall += f" ({entry['last_sitting_only']} of {len(entry['runs'])} resumed: their last sitting only)"
+            elif entry.get("resumed"):
+                wall += f" ({entry['resumed']} of {len(entry['runs'])} in several sittings, summed)"
             validation = entry["validation"][dataset]
             lines.append(f"| {name} | {runs} | " + " | ".join(_cell(stats[m]) for m in METRICS)
                          + f" | {wall} | {_cell(validation['accuracy'])} / {_cell(validation['weighted_f1'])} |")

@@ -41,7 +41,7 @@ STAGES = ("stage1", "stage2")
 STAGE_METRICS = "test_metrics.json"  # written when a stage has finished; a resumed run keeps such stages
 # What a run writes into RUN_DIR (--overwrite removes these; other files in the folder are left alone).
 RUN_ENTRIES = ("best", *STAGES, "logs", "tensorboard", "config.yaml", "metrics.json", "data_summary.json",
-               "environment.json", "training_curves.png")
+               "environment.json", "training_curves.png", "wall_time.json")  # the last: `emoxformer results`' ledger
 RUN_PATTERNS = ("confusion_*.png", ".*.tmp")
 RUN_MARKERS = ("config.yaml", "metrics.json")  # a folder holding one of these holds a run (--overwrite may replace it)
 
