@@ -42,3 +42,10 @@ class DownloadError(EmoXFormerError):
         self.dataset = dataset
         self.problem = problem
         super().__init__(f"{dataset}: {problem}")
+
+
+def no_cuda_gpu(asked: str, instead: str) -> str:
+    """The one line for a CUDA GPU asked for (`asked`: what asked) on a machine whose torch sees none."""
+    import torch
+
+    return f"{asked}: this machine has no CUDA GPU that torch {torch.__version__} can use (pass {instead})"

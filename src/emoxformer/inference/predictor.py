@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import InputError
+from ..errors import InputError, no_cuda_gpu
 from ..labels import EMOTIONS
 from ..model.batching import probabilities_in_batches
 from ..model.config import MODALITIES
@@ -273,7 +273,7 @@ def _usable_device(device: str | torch.device | None) -> torch.device:
     except (RuntimeError, TypeError):
         raise InputError(f"device {device!r}: not a device name (cpu, cuda, cuda:N or mps)") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r}: this machine has no CUDA GPU that torch {torch.__version__} can use (pass cpu)")
+        raise InputError(no_cuda_gpu(f"device {device!r}", "cpu"))
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise InputError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     if chosen.type == "mps" and not torch.backends.mps.is_available():

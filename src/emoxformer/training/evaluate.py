@@ -17,7 +17,7 @@ from ..data.datasets import TrainingSet, merge_samples
 from ..data.multimodal import MULTI
 from ..data.pairing import label_matched_examples
 from ..labels import EMOTIONS
-from ..errors import ConfigError
+from ..errors import ConfigError, no_cuda_gpu
 from ..metrics import classification_metrics, format_metrics_table, metrics_by_dataset
 from ..model.batching import logits_in_batches, move_to
 from ..model.config import MODALITIES
@@ -32,8 +32,7 @@ def evaluation_device(train_config) -> torch.device:
     if train_config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if train_config.accelerator in ("gpu", "cuda"):
-        raise ConfigError(f"accelerator {train_config.accelerator}: this machine has no CUDA GPU that torch "
-                          f"{torch.__version__} can use (pass cpu or auto)")
+        raise ConfigError(no_cuda_gpu(f"accelerator {train_config.accelerator}", "cpu or auto"))
     return torch.device("cpu")
 
 
