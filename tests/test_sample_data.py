@@ -84,6 +84,6 @@ def test_cli_error_is_one_line_with_exit_2(tmp_path, capsys):
     csv.write_text("\n".join(lines) + "\n")
     result = subprocess.run([sys.executable, "-m", "emoxformer.cli", "data", "summary", str(root)], capture_output=True, text=True)
     assert result.returncode == 2  # the other datasets are listed; the broken one is reported, and the exit code says so
-    assert f"{csv}, row 3: pixel string has 3 values" in result.stdout
+    assert f"{csv}, row 4: pixel string has 3 values" in result.stdout
     assert "meld" in result.stdout and "ravdess" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
