@@ -35,6 +35,7 @@ from ..version import __version__
 from ..errors import ConfigError, DownloadError
 from ..labels import DATASET_NAMES
 from .meld import MELD_FILES
+from .ravdess import actor_folders
 
 CACHE_FOLDER = ".downloads"  # ROOT/.downloads/<dataset>/: .part files and unpacking, outside the dataset folders
 ATTEMPTS = 3
@@ -287,10 +288,9 @@ def missing_parts(name: str, folder: Path) -> list[str]:
     if name == "meld":
         return [f"data/{file}" for file in MELD_FILES.values() if not (folder / "data" / file).is_file()]
     if name == "ravdess":
-        # Folders in any case, as the RAVDESS reader takes them (actor_05 is Actor_05).
-        actors = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else {}
+        actors = {p.name.lower(): p for p in actor_folders(folder)} if folder.is_dir() else {}  # as the reader finds them
         return [f"Actor_{actor:02d}/*.wav" for actor in range(1, 25)
-                if not (f"actor_{actor:02d}" in actors and any(actors[f"actor_{actor:02d}"].glob("*.wav")))]
+                if not ((found := actors.get(f"actor_{actor:02d}")) and any(found.glob("*.wav")))]
     if (folder / "fer2013.csv").is_file() or all((folder / split).is_dir() for split in ("train", "test")):
         return []
     return ["fer2013.csv or train/ and test/ image folders"]

@@ -75,6 +75,12 @@ def parse_ravdess_name(path: Path) -> dict[str, int]:
     return fields
 
 
+def actor_folders(root: Path) -> list[Path]:
+    """The actor folders under a RAVDESS root, in any case of "Actor_": a copy unpacked as actor_05 must not silently
+    drop that actor on a case-sensitive disk."""
+    return sorted(p for p in root.iterdir() if p.name.lower().startswith("actor_") and p.is_dir())
+
+
 def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: bool = False,
                        songs_left_out: list[Path] | None = None) -> tuple[list[AudioRecord], list[str]]:
     """Every RAVDESS wav under `root/Actor_*/`, speech only unless `include_song` (the song clips left out are
@@ -82,8 +88,7 @@ def read_ravdess_files(root: str | Path, include_song: bool = False, skip_bad: b
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, "RAVDESS folder not found")
-    # Any case of "Actor_": a copy unpacked as actor_05 must not silently drop that actor on a case-sensitive disk.
-    actor_dirs = sorted(p for p in root.iterdir() if p.name.lower().startswith("actor_") and p.is_dir())
+    actor_dirs = actor_folders(root)
     if not actor_dirs:
         raise DataError(root, "no Actor_XX folders found")
     policy = BadRowPolicy(skip_bad)

@@ -161,7 +161,6 @@ def train_one(plan: ResultsPlan, configuration: Configuration, seed: int, resume
     config = config_to_train(plan, configuration, seed, resume)
     earlier = earlier_sittings(run_dir) if resume else {"seconds": 0.0, "sittings": 0}
     started, commit = time.perf_counter(), git_commit()  # the code that trains: the checkout may change meanwhile
-    wall = dict(earlier)
     try:
         trained = TwoStageTrainer(config, run_dir, progress=plan.progress).run(resume=resume)
     finally:
